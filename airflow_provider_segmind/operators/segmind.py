@@ -1,0 +1,444 @@
+"""SegmindGenerateImageOperator: a templated prompt in, image files in storage out, paths to XCom.
+
+Importing this module is cheap (it is imported on every DAG parse): the hook, ``requests``,
+``httpx``, the trigger and ObjectStoragePath are imported inside the methods that use them.
+Parameters given as literals are validated at parse time, so a typo in ``size`` is an import
+error in the UI rather than a failed run; after rendering they are validated again, before any
+HTTP call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta, timezone
+from functools import cached_property, partial
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.common.compat.sdk import BaseOperator, conf
+
+from airflow_provider_segmind.connection import DEFAULT_CONN_ID
+from airflow_provider_segmind.exceptions import (
+    SegmindBadResponseError,
+    SegmindError,
+    SegmindNotFoundError,
+    SegmindRateLimitError,
+    SegmindRequestFailedError,
+    SegmindTimeoutError,
+)
+from airflow_provider_segmind.models import build_request_body, expected_output_format, validate_model_slug
+
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Context, ObjectStoragePath
+
+    from airflow_provider_segmind.hooks.segmind import SegmindHook
+    from airflow_provider_segmind.models import V2SubmitResponse
+
+DEFAULT_MODEL = "gpt-image-1.5"
+#: XCom key of the request metadata (the return value holds the image URIs).
+METADATA_XCOM_KEY = "segmind_metadata"
+#: task_state_store key holding the v2 request a retry may resume.
+REQUEST_RECORD_KEY = "segmind_request"
+#: Segmind keeps a queued request's result for one hour; resume only well inside that.
+RESULT_WINDOW = timedelta(minutes=55)
+_TEMPLATE_MARKERS = ("{{", "{%", "{#")
+
+
+def _has_template(value: Any) -> bool:
+    """Whether a value (or anything inside it) still holds Jinja, or is not a plain literal."""
+    if isinstance(value, str):
+        return any(marker in value for marker in _TEMPLATE_MARKERS)
+    if isinstance(value, Mapping):
+        return any(_has_template(k) or _has_template(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_has_template(v) for v in value)
+    return not (value is None or isinstance(value, (int, float, bool)))
+
+
+class SegmindGenerateImageOperator(BaseOperator):
+    """Generate images with a Segmind model and write them to any storage Airflow can reach.
+
+    Returns (XCom ``return_value``) the list of written image URIs; pushes the request's metadata
+    (model, rendered prompt, parameters, request id, elapsed time, remaining credits, images) under
+    the XCom key ``segmind_metadata``. No image bytes go to XCom.
+
+    :param prompt: what to draw (templated). May also be the path of a ``.txt`` or ``.j2`` template
+        file, found through the DAG's ``template_searchpath``.
+    :param model: the Segmind model slug (templated), ``gpt-image-1.5`` by default. Known slugs
+        (the GPT Image family) are validated field by field; any other slug is sent as given.
+    :param parameters: the model's other inputs, e.g. ``{"size": "1024x1024", "quality": "low"}``
+        (templated; shown as JSON in the UI). Unset fields take the model's defaults.
+    :param output_dir: where images are written (templated): a local path or any URI that
+        Airflow's ObjectStoragePath or fsspec understands (``s3://``, ``gs://``, ``file://``,
+        ``memory://``). Default: ``$AIRFLOW_HOME/segmind_output/<dag_id>/<run_id>``.
+    :param output_conn_id: Airflow connection for the storage of ``output_dir`` (e.g. an AWS
+        connection for ``s3://``); default: the storage provider's own default.
+    :param segmind_conn_id: the Segmind connection (templated); its password is the API key.
+    :param deferrable: submit with the queued v2 API and wait in the triggerer, so no worker slot
+        is held during the generation or a rate-limit wait. Default: ``[operators]
+        default_deferrable``.
+    :param poll_interval: seconds between status checks while waiting for a queued request.
+    :param timeout: seconds to wait for a generation before failing (at most 3600: Segmind keeps a
+        result for one hour).
+    :param rate_limit_max_wait: seconds in all that the task may wait out HTTP 429 answers before
+        it fails, in the worker (``deferrable=False``) or on a timer (``deferrable=True``).
+    """
+
+    template_fields: Sequence[str] = ("prompt", "model", "parameters", "output_dir", "segmind_conn_id")
+    template_fields_renderers = {"parameters": "json"}
+    template_ext: Sequence[str] = (".txt", ".j2")
+    ui_color = "#e9d5ff"
+    ui_fgcolor = "#1e1b4b"
+
+    def __init__(
+        self,
+        *,
+        prompt: str,
+        model: str = DEFAULT_MODEL,
+        parameters: dict[str, Any] | None = None,
+        output_dir: str | ObjectStoragePath | None = None,
+        output_conn_id: str | None = None,
+        segmind_conn_id: str = DEFAULT_CONN_ID,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poll_interval: float = 5.0,
+        timeout: float = 900.0,
+        rate_limit_max_wait: float = 600.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.prompt = prompt
+        self.model = model
+        self.parameters = parameters
+        self.output_dir = output_dir
+        self.output_conn_id = output_conn_id
+        self.segmind_conn_id = segmind_conn_id
+        self.deferrable = deferrable
+        self.poll_interval = poll_interval
+        self.timeout = timeout
+        self.rate_limit_max_wait = rate_limit_max_wait
+        self._check_numbers()
+        self._validate_literals()
+
+    # -- validation -----------------------------------------------------------------------
+
+    def _check_numbers(self) -> None:
+        if not self.poll_interval > 0:
+            raise ValueError(
+                f"poll_interval must be a positive number of seconds, got {self.poll_interval!r}"
+            )
+        if not 0 < self.timeout <= 3600:
+            raise ValueError(
+                "timeout must be between 0 and 3600 seconds (Segmind keeps results one hour), "
+                f"got {self.timeout!r}"
+            )
+        if self.rate_limit_max_wait < 0:
+            raise ValueError(f"rate_limit_max_wait must not be negative, got {self.rate_limit_max_wait!r}")
+
+    def _validate_literals(self) -> None:
+        """Validate at parse time whatever holds no Jinja, so mistakes show as import errors."""
+        if _has_template(self.model) or _has_template(self.parameters):
+            return
+        prompt = self.prompt
+        if not isinstance(prompt, str) or _has_template(prompt) or prompt.endswith(tuple(self.template_ext)):
+            prompt = "(rendered at run time)"
+        validate_model_slug(self.model)
+        build_request_body(self.model, self.parameters, prompt=prompt)
+
+    def _request_body(self) -> dict[str, Any]:
+        """The rendered request, validated again before anything is sent."""
+        if self.parameters is not None and not isinstance(self.parameters, Mapping):
+            from airflow_provider_segmind.exceptions import SegmindValidationError
+
+            raise SegmindValidationError(
+                f"parameters must be a dict after rendering, got {type(self.parameters).__name__}: "
+                f"{str(self.parameters)[:100]!r}. Templated dicts need render_template_as_native_obj=True "
+                "on the DAG, or template the values rather than the whole dict.",
+                field="parameters",
+            )
+        validate_model_slug(self.model)
+        return build_request_body(self.model, self.parameters, prompt=self.prompt)
+
+    # -- hooks -------------------------------------------------------------------------------
+
+    @cached_property
+    def hook(self) -> SegmindHook:
+        """The hook for this task; 429s are waited out in the worker up to rate_limit_max_wait."""
+        return self._make_hook(retry_rate_limits=True)
+
+    def _make_hook(self, *, retry_rate_limits: bool) -> SegmindHook:
+        from airflow_provider_segmind.hooks.segmind import SegmindHook
+        from airflow_provider_segmind.policy import RetryPolicy
+
+        policy = RetryPolicy(max_wait=self.rate_limit_max_wait, retry_rate_limits=retry_rate_limits)
+        return SegmindHook(self.segmind_conn_id, retry_policy=policy)
+
+    # -- execution ---------------------------------------------------------------------------
+
+    def execute(self, context: Context) -> list[str]:
+        body = self._request_body()
+        if self.deferrable:
+            return self._submit_and_defer(context, body, rate_limit_deadline=None)
+        return self._execute_sync(context, body)
+
+    def _execute_sync(self, context: Context, body: dict[str, Any]) -> list[str]:
+        result = self.hook.generate(self.model, body)
+        uris: list[str] = []
+        image_info: list[dict[str, Any]] = []
+        for index, image in enumerate(result.images):
+            target = self._target(context, index, image.extension)
+            from airflow_provider_segmind.storage import uri_of, write_bytes_atomically
+
+            size = write_bytes_atomically(target, image.data)
+            uris.append(uri_of(target))
+            image_info.append({"uri": uri_of(target), "format": image.format, "bytes": size})
+        self._push_metadata(
+            context,
+            body,
+            images=image_info,
+            request_id=result.request_id,
+            elapsed=result.elapsed_seconds,
+            credits=result.remaining_credits,
+            api="v1",
+        )
+        self.log.info("Wrote %d image(s): %s", len(uris), ", ".join(uris))
+        return uris
+
+    # -- deferrable path -----------------------------------------------------------------------
+
+    def _submit_and_defer(
+        self, context: Context, body: dict[str, Any], *, rate_limit_deadline: float | None
+    ) -> Any:
+        """Resume an earlier try's request, or submit one; then defer to the polling trigger.
+
+        A 429 on submit defers to a timer rather than sleeping in the worker. The trigger never
+        POSTs, so a restarted triggerer never pays twice.
+        """
+        started = time.time()
+        handle = self._resumable_request(context, body)
+        if handle is None:
+            submit_hook = self._make_hook(retry_rate_limits=False)
+            try:
+                handle = submit_hook.submit(self.model, body)
+            except SegmindRateLimitError as err:
+                return self._defer_for_rate_limit(err, rate_limit_deadline)
+            self._save_request(context, handle, body)
+        from airflow_provider_segmind.triggers.segmind import SegmindRequestTrigger
+
+        self.defer(
+            trigger=SegmindRequestTrigger(
+                segmind_conn_id=self.segmind_conn_id,
+                request_id=handle.request_id,
+                status_url=handle.status_url,
+                response_url=handle.response_url,
+                poll_interval=self.poll_interval,
+                deadline=started + self.timeout,
+            ),
+            method_name="execute_complete",
+            kwargs={"submitted_at": started},
+        )
+        return None  # pragma: no cover - defer() raises
+
+    def _defer_for_rate_limit(self, err: SegmindRateLimitError, rate_limit_deadline: float | None) -> Any:
+        from airflow.providers.standard.triggers.temporal import DateTimeTrigger
+
+        from airflow_provider_segmind.policy import RetryPolicy
+
+        now = time.time()
+        deadline = rate_limit_deadline if rate_limit_deadline is not None else now + self.rate_limit_max_wait
+        wait = (
+            RetryPolicy(max_backoff=60.0).wait_for(err, attempt=1)
+            if err.retry_after is None
+            else err.retry_after
+        )
+        wait = max(wait, 1.0)
+        if now + wait > deadline:
+            raise SegmindRateLimitError(
+                "Still rate limited after waiting up to "
+                f"rate_limit_max_wait={self.rate_limit_max_wait:.0f} s.",
+                retry_after=err.retry_after,
+                status_code=429,
+                error_text=err.error_text,
+            )
+        self.log.info(
+            "Segmind answered 429 on submit; deferring %.1f s (Retry-After %s), holding no worker slot.",
+            wait,
+            err.retry_after,
+        )
+        self.defer(
+            trigger=DateTimeTrigger(moment=datetime.now(timezone.utc) + timedelta(seconds=wait)),
+            method_name="execute_after_rate_limit",
+            kwargs={"rate_limit_deadline": deadline},
+        )
+        return None  # pragma: no cover - defer() raises
+
+    def execute_after_rate_limit(
+        self, context: Context, event: Any = None, rate_limit_deadline: float | None = None
+    ) -> Any:
+        """Back from the rate-limit timer: submit again (validation first, as always)."""
+        return self._submit_and_defer(context, self._request_body(), rate_limit_deadline=rate_limit_deadline)
+
+    def execute_complete(
+        self, context: Context, event: dict[str, Any] | None = None, submitted_at: float | None = None
+    ) -> list[str]:
+        """Back from the trigger: download the output(s) atomically, or fail with Segmind's words."""
+        event = _checked_event(event)
+        request_id = event["request_id"]
+        if event["status"] == "failed":
+            raise SegmindRequestFailedError(
+                "The queued request failed.", error_text=event.get("message"), request_id=request_id
+            )
+        if event["status"] == "timeout":
+            raise SegmindTimeoutError(
+                event.get("message") or f"Request {request_id} did not finish within {self.timeout:.0f} s.",
+                request_id=request_id,
+                hint="Raise timeout; a retry of this task resumes the same request while Segmind keeps it.",
+            )
+        if event["status"] == "error":
+            raise SegmindError(event.get("message") or "Polling the request failed.", request_id=request_id)
+        body = self._request_body()
+        expected = expected_output_format(body)
+        from airflow_provider_segmind.storage import uri_of, write_atomically
+
+        uris: list[str] = []
+        image_info: list[dict[str, Any]] = []
+        for index, url in enumerate(event["output_urls"]):
+            extension = _extension_for(expected, url)
+            target = self._target(context, index, extension)
+            downloaded = write_atomically(target, partial(self.hook.download, url, expected_format=expected))
+            uris.append(uri_of(target))
+            image_info.append(
+                {"uri": uri_of(target), "format": downloaded.format, "bytes": downloaded.size_bytes}
+            )
+        elapsed = time.time() - submitted_at if submitted_at else None
+        self._push_metadata(
+            context,
+            body,
+            images=image_info,
+            request_id=request_id,
+            elapsed=elapsed,
+            credits=None,
+            api="v2",
+        )
+        self._forget_request(context)
+        self.log.info("Wrote %d image(s) from request %s: %s", len(uris), request_id, ", ".join(uris))
+        return uris
+
+    # -- retry resume (task_state_store) --------------------------------------------------------
+
+    def _resumable_request(self, context: Context, body: dict[str, Any]) -> V2SubmitResponse | None:
+        """An earlier try's request for the same body, still in Segmind's result window."""
+        store = context.get("task_state_store")
+        if store is None:
+            self.log.warning(
+                "This Airflow has no task_state_store (3.3+): a retry of this task will submit, and pay "
+                "for, a new request."
+            )
+            return None
+        record = store.get(REQUEST_RECORD_KEY)
+        if not isinstance(record, dict) or record.get("body_sha256") != _fingerprint(self.model, body):
+            return None
+        if time.time() - float(record.get("submitted_at", 0)) > RESULT_WINDOW.total_seconds():
+            return None
+        from airflow_provider_segmind.models import V2SubmitResponse
+
+        handle = V2SubmitResponse.model_validate(record["handle"])
+        try:
+            status = self.hook.get_status(handle)
+        except SegmindNotFoundError:
+            return None
+        if status.status == "FAILED":
+            return None
+        self.log.info(
+            "Resuming request %s submitted by an earlier try (%s); not submitting, nor paying, again.",
+            handle.request_id,
+            status.status,
+        )
+        return handle
+
+    def _save_request(self, context: Context, handle: V2SubmitResponse, body: dict[str, Any]) -> None:
+        store = context.get("task_state_store")
+        if store is None:
+            return
+        store.set(
+            REQUEST_RECORD_KEY,
+            {
+                "handle": handle.model_dump(mode="json"),
+                "body_sha256": _fingerprint(self.model, body),
+                "submitted_at": time.time(),
+            },
+            retention=timedelta(hours=2),
+        )
+
+    def _forget_request(self, context: Context) -> None:
+        """The images are stored: a later re-run of this task asks for new ones."""
+        store = context.get("task_state_store")
+        if store is not None:
+            store.delete(REQUEST_RECORD_KEY)
+
+    # -- outputs -------------------------------------------------------------------------------
+
+    def _target(self, context: Context, image_index: int, extension: str) -> ObjectStoragePath:
+        from airflow_provider_segmind.storage import default_output_dir, image_file_name, to_storage_path
+
+        ti = context["ti"]
+        location = self.output_dir
+        if location is None or (isinstance(location, str) and not location.strip()):
+            location = default_output_dir(self.dag_id, context["run_id"])
+        directory = to_storage_path(location, conn_id=self.output_conn_id)
+        map_index = getattr(ti, "map_index", -1)
+        return directory / image_file_name(self.task_id, map_index, image_index, extension)
+
+    def _push_metadata(
+        self,
+        context: Context,
+        body: dict[str, Any],
+        *,
+        images: list[dict[str, Any]],
+        request_id: str | None,
+        elapsed: float | None,
+        credits: float | None,
+        api: str,
+    ) -> None:
+        parameters = {k: v for k, v in body.items() if k != "prompt"}
+        context["ti"].xcom_push(
+            key=METADATA_XCOM_KEY,
+            value={
+                "model": self.model,
+                "prompt": body.get("prompt"),
+                "parameters": parameters,
+                "api": api,
+                "request_id": request_id,
+                "elapsed_seconds": round(elapsed, 3) if elapsed is not None else None,
+                "remaining_credits": credits,
+                "images": images,
+            },
+        )
+
+
+def _fingerprint(model: str, body: Mapping[str, Any]) -> str:
+    """Identifies the request, so a retry resumes only a request for exactly the same input."""
+    return hashlib.sha256(json.dumps([model, body], sort_keys=True).encode()).hexdigest()
+
+
+def _extension_for(expected: str | None, url: str) -> str:
+    from airflow_provider_segmind.responses import EXTENSIONS
+
+    if expected:
+        return EXTENSIONS.get(expected, expected)
+    tail = url.split("?", 1)[0].rsplit(".", 1)
+    return tail[1].lower() if len(tail) == 2 and 2 <= len(tail[1]) <= 4 else "img"
+
+
+def _checked_event(event: Any) -> dict[str, Any]:
+    """Validate the trigger's event before trusting it (it crossed a process boundary)."""
+    if not isinstance(event, dict) or event.get("status") not in {"success", "failed", "timeout", "error"}:
+        raise SegmindBadResponseError(f"Unexpected event from the Segmind trigger: {event!r:.300}")
+    if not isinstance(event.get("request_id"), str):
+        raise SegmindBadResponseError(f"The Segmind trigger's event has no request_id: {event!r:.300}")
+    if event["status"] == "success":
+        urls = event.get("output_urls")
+        if not isinstance(urls, list) or not urls or not all(isinstance(u, str) for u in urls):
+            raise SegmindBadResponseError(f"The Segmind trigger's event has no output URLs: {event!r:.300}")
+    return event

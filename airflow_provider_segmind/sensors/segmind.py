@@ -1,0 +1,139 @@
+"""SegmindRequestSensor: wait for a queued request that was submitted elsewhere.
+
+Typical use: a TaskFlow task submits with ``SegmindHook.submit`` and returns the request id; the
+sensor waits for it (poking, or deferred to the same trigger the operator uses) and returns the
+output URL(s); a downstream task downloads them. Waiting only ever sends GETs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.common.compat.sdk import (
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    BaseSensorOperator,
+    PokeReturnValue,
+    conf,
+)
+
+from airflow_provider_segmind.connection import DEFAULT_CONN_ID
+from airflow_provider_segmind.exceptions import (
+    SegmindBadResponseError,
+    SegmindError,
+    SegmindRequestFailedError,
+)
+
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Context
+
+    from airflow_provider_segmind.hooks.segmind import SegmindHook
+
+
+class SegmindRequestSensor(BaseSensorOperator):
+    """Wait until a queued Segmind request completes; return its output URL(s) through XCom.
+
+    A request that ends FAILED fails the sensor with Segmind's message (not retried: the result
+    will not change). ``timeout``, ``soft_fail``, ``mode`` and ``poke_interval`` behave as for any
+    Airflow sensor; in deferrable mode ``poke_interval`` is the trigger's poll interval and
+    ``timeout`` its absolute deadline.
+
+    :param request_id: the id ``SegmindHook.submit`` returned (templated).
+    :param segmind_conn_id: the Segmind connection (templated).
+    :param deferrable: wait in the triggerer instead of a worker slot. Default: ``[operators]
+        default_deferrable``.
+    """
+
+    template_fields: Sequence[str] = ("request_id", "segmind_conn_id")
+    ui_color = "#e9d5ff"
+
+    def __init__(
+        self,
+        *,
+        request_id: str,
+        segmind_conn_id: str = DEFAULT_CONN_ID,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("poke_interval", 5.0)
+        kwargs.setdefault("timeout", 3600.0)
+        super().__init__(**kwargs)
+        self.request_id = request_id
+        self.segmind_conn_id = segmind_conn_id
+        self.deferrable = deferrable
+
+    @cached_property
+    def hook(self) -> SegmindHook:
+        from airflow_provider_segmind.hooks.segmind import SegmindHook
+
+        return SegmindHook(self.segmind_conn_id)
+
+    def poke(self, context: Context) -> bool | PokeReturnValue:
+        from airflow_provider_segmind.hooks.segmind import raise_for_failed
+
+        status = self.hook.get_status(self.request_id)
+        self.log.info("Request %s is %s", self.request_id, status.status)
+        if status.status == "FAILED":
+            raise SegmindRequestFailedError(
+                "The queued request failed.", error_text=status.error, request_id=self.request_id
+            )
+        if status.status != "COMPLETED":
+            return False
+        result = raise_for_failed(self.hook.get_result(self.request_id), self.request_id)
+        return PokeReturnValue(is_done=True, xcom_value=result.output_urls)
+
+    def execute(self, context: Context) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        # One cheap poke first: a request that is already done needs no deferral.
+        done = self.poke(context)
+        if isinstance(done, PokeReturnValue) and done.is_done:
+            return done.xcom_value
+        from airflow_provider_segmind.triggers.segmind import SegmindRequestTrigger
+
+        timeout = self.timeout.total_seconds() if isinstance(self.timeout, timedelta) else float(self.timeout)
+        self.defer(
+            trigger=SegmindRequestTrigger(
+                segmind_conn_id=self.segmind_conn_id,
+                request_id=self.request_id,
+                poll_interval=float(self.poke_interval)
+                if not isinstance(self.poke_interval, timedelta)
+                else self.poke_interval.total_seconds(),
+                deadline=time.time() + timeout,
+            ),
+            method_name="execute_complete",
+        )
+        return None  # pragma: no cover - defer() raises
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> list[str]:
+        """Back from the trigger: the output URLs, or the failure as Airflow users expect it."""
+        if not isinstance(event, dict) or event.get("status") not in {
+            "success",
+            "failed",
+            "timeout",
+            "error",
+        }:
+            raise SegmindBadResponseError(f"Unexpected event from the Segmind trigger: {event!r:.300}")
+        status = event["status"]
+        message = event.get("message") or ""
+        if status == "success":
+            urls = event.get("output_urls")
+            if not isinstance(urls, list) or not urls:
+                raise SegmindBadResponseError(
+                    f"The Segmind trigger's event has no output URLs: {event!r:.300}"
+                )
+            return [str(u) for u in urls]
+        if status == "failed":
+            raise SegmindRequestFailedError(
+                "The queued request failed.", error_text=message, request_id=self.request_id
+            )
+        if status == "timeout":
+            text = f"Sensor timed out waiting for request {self.request_id}. {message}"
+            if self.soft_fail:
+                raise AirflowSkipException(text)
+            raise AirflowSensorTimeout(text)
+        raise SegmindError(message or "Polling the request failed.", request_id=self.request_id)

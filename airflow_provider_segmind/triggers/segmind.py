@@ -1,0 +1,173 @@
+"""SegmindRequestTrigger: wait for a queued request in the triggerer, holding no worker slot.
+
+The trigger only polls (GET). It never submits: a triggerer that restarts re-creates the trigger
+from its serialised kwargs and goes on polling the same request, so nothing is paid twice. Its
+kwargs are small and secret-free (connection id, request id, URLs, interval, an absolute
+deadline), and the deadline is absolute so a restart does not reset the clock.
+
+Flaky polls are tolerated, boundedly: a 429 waits ``Retry-After`` (or backs off) until the
+deadline; 5xx, connection errors and timeouts back off and count as consecutive failures, reset
+by a clean poll. Every wait is a real ``asyncio.sleep``: no busy loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_provider_segmind.connection import validate_request_id
+from airflow_provider_segmind.exceptions import SegmindError, SegmindRateLimitError
+from airflow_provider_segmind.models import RequestStatus
+from airflow_provider_segmind.policy import RetryPolicy
+
+#: Event statuses; ``execute_complete`` of the operator and the sensor branch on these.
+EVENT_SUCCESS = "success"
+EVENT_FAILED = "failed"
+EVENT_TIMEOUT = "timeout"
+EVENT_ERROR = "error"
+
+
+class SegmindRequestTrigger(BaseTrigger):
+    """Poll one queued request until it completes, fails, or the deadline passes.
+
+    Yields exactly one event: ``{"status": "success"|"failed"|"timeout"|"error", "request_id",
+    "message", "output_urls"}``.
+
+    :param segmind_conn_id: the Segmind connection (read asynchronously in the triggerer).
+    :param request_id: the id Segmind returned on submit.
+    :param status_url: the submit answer's ``status_url`` (optional; derived from the id).
+    :param response_url: the submit answer's ``response_url`` (optional; derived from the id).
+    :param poll_interval: seconds between status polls.
+    :param deadline: absolute time (Unix seconds) after which the trigger gives up.
+    :param max_consecutive_errors: transient failures in a row (5xx, connection, timeout) before it
+        gives up; a clean poll resets the count.
+    """
+
+    def __init__(
+        self,
+        *,
+        segmind_conn_id: str,
+        request_id: str,
+        deadline: float,
+        status_url: str | None = None,
+        response_url: str | None = None,
+        poll_interval: float = 5.0,
+        max_consecutive_errors: int = 10,
+    ) -> None:
+        super().__init__()
+        validate_request_id(request_id)
+        if not poll_interval > 0:
+            raise ValueError(f"poll_interval must be positive, got {poll_interval!r}")
+        if not isinstance(deadline, (int, float)) or isinstance(deadline, bool):
+            raise TypeError(f"deadline must be Unix seconds (a number), got {deadline!r}")
+        if max_consecutive_errors < 1:
+            raise ValueError(f"max_consecutive_errors must be at least 1, got {max_consecutive_errors!r}")
+        self.segmind_conn_id = segmind_conn_id
+        self.request_id = request_id
+        self.status_url = status_url
+        self.response_url = response_url
+        self.poll_interval = float(poll_interval)
+        self.deadline = float(deadline)
+        self.max_consecutive_errors = max_consecutive_errors
+        self.backoff = RetryPolicy(
+            max_attempts=1, initial_backoff=min(2.0, self.poll_interval), max_backoff=60.0
+        )
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{self.__class__.__module__}.{self.__class__.__qualname__}",
+            {
+                "segmind_conn_id": self.segmind_conn_id,
+                "request_id": self.request_id,
+                "deadline": self.deadline,
+                "status_url": self.status_url,
+                "response_url": self.response_url,
+                "poll_interval": self.poll_interval,
+                "max_consecutive_errors": self.max_consecutive_errors,
+            },
+        )
+
+    def _hook(self) -> Any:
+        from airflow_provider_segmind.hooks.segmind_async import SegmindAsyncHook
+
+        # One try per call: this loop is the retry loop, bounded by the deadline.
+        return SegmindAsyncHook(self.segmind_conn_id, retry_policy=RetryPolicy(max_attempts=1))
+
+    def _event(self, status: str, message: str, output_urls: list[str] | None = None) -> TriggerEvent:
+        return TriggerEvent(
+            {
+                "status": status,
+                "request_id": self.request_id,
+                "message": message,
+                "output_urls": output_urls or [],
+            }
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        hook = self._hook()
+        try:
+            async for event in self._poll(hook):
+                yield event
+                return
+        finally:
+            await hook.aclose()
+
+    async def _poll(self, hook: Any) -> AsyncIterator[TriggerEvent]:
+        failures = 0
+        last_problem = ""
+        while True:
+            remaining = self.deadline - time.time()
+            if remaining <= 0:
+                detail = f" Last problem: {last_problem}" if last_problem else ""
+                yield self._event(
+                    EVENT_TIMEOUT, f"Request {self.request_id} did not finish before the deadline.{detail}"
+                )
+                return
+            try:
+                status = await hook.get_status(self.request_id, self.status_url)
+                if status.status == RequestStatus.COMPLETED:
+                    result = await hook.get_result(self.request_id, self.response_url)
+                    if result.status == RequestStatus.FAILED:
+                        yield self._event(EVENT_FAILED, result.error or "Segmind reported FAILED.")
+                        return
+                    if result.status == RequestStatus.COMPLETED:
+                        if result.output_urls:
+                            yield self._event(EVENT_SUCCESS, "Request completed.", result.output_urls)
+                        else:
+                            yield self._event(
+                                EVENT_ERROR,
+                                f"Request COMPLETED without an output URL: {result.output!r:.200}",
+                            )
+                        return
+                elif status.status == RequestStatus.FAILED:
+                    yield self._event(EVENT_FAILED, status.error or "Segmind reported FAILED.")
+                    return
+                failures = 0
+                wait = self.poll_interval
+                self.log.debug("Request %s is %s", self.request_id, status.status)
+            except SegmindRateLimitError as err:
+                wait = (
+                    self.backoff.wait_for(err, attempt=1)
+                    if err.retry_after is not None
+                    else self.poll_interval
+                )
+                last_problem = str(err)
+                self.log.info("Rate limited while polling %s; waiting %.1f s", self.request_id, wait)
+            except SegmindError as err:
+                if not self.backoff.should_retry(err, "GET"):
+                    yield self._event(EVENT_ERROR, str(err))
+                    return
+                failures += 1
+                last_problem = str(err)
+                if failures >= self.max_consecutive_errors:
+                    yield self._event(EVENT_ERROR, f"{failures} polls in a row failed; the last one: {err}")
+                    return
+                wait = self.backoff.wait_for(err, attempt=failures)
+                self.log.warning(
+                    "Poll %d of %s failed (%s); retrying in %.1f s", failures, self.request_id, err, wait
+                )
+            await asyncio.sleep(max(0.0, min(wait, self.deadline - time.time())))
