@@ -1,0 +1,462 @@
+"""SegmindGenerateImageOperator against the local server, with a hand-made task context.
+
+The end-to-end runs through Airflow are in tests/test_example_dags.py; here each behaviour is
+isolated: templating surface, validation before HTTP, outputs and XCom, typed failures, the
+deferral and its kwargs, the rate-limit timer, retry resume, restarted triggers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from airflow.providers.common.compat.sdk import DAG, AirflowFailException, TaskDeferred
+
+from airflow_provider_segmind import exceptions as exc
+from airflow_provider_segmind.operators.segmind import (
+    METADATA_XCOM_KEY,
+    REQUEST_RECORD_KEY,
+    SegmindGenerateImageOperator,
+)
+from airflow_provider_segmind.testing import Fault
+from airflow_provider_segmind.triggers.segmind import SegmindRequestTrigger
+
+if TYPE_CHECKING:
+    from airflow_provider_segmind.testing import SegmindTestServer
+
+PROMPT = "a red bicycle on a beach"
+
+
+class FakeTI:
+    def __init__(self, map_index: int = -1) -> None:
+        self.map_index = map_index
+        self.xcom: dict[str, Any] = {}
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.xcom[key] = value
+
+
+class FakeStore:
+    """Stands in for Airflow 3.3's task_state_store, which survives task retries."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, Any] = {}
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.data.get(key, default)
+
+    def set(self, key: str, value: Any, *, retention: Any = None) -> None:
+        self.data[key] = value
+
+    def delete(self, key: str) -> None:
+        self.data.pop(key, None)
+
+
+def make_context(store: FakeStore | None = None, map_index: int = -1) -> dict[str, Any]:
+    context: dict[str, Any] = {"ti": FakeTI(map_index), "run_id": "manual__2026-11-25T10:00:00+00:00"}
+    if store is not None:
+        context["task_state_store"] = store
+    return context
+
+
+def make_op(**kwargs: Any) -> SegmindGenerateImageOperator:
+    with DAG("op_tests", schedule=None, start_date=datetime(2026, 1, 1)):
+        kwargs.setdefault("task_id", "poster")
+        kwargs.setdefault("prompt", PROMPT)
+        kwargs.setdefault("poll_interval", 0.2)
+        return SegmindGenerateImageOperator(**kwargs)
+
+
+@pytest.fixture
+def server(segmind_connection: SegmindTestServer) -> SegmindTestServer:
+    segmind_connection.generation_seconds = 0.2
+    return segmind_connection
+
+
+def run_trigger(trigger: SegmindRequestTrigger) -> dict[str, Any]:
+    async def first_event() -> dict[str, Any]:
+        async for event in trigger.run():
+            return dict(event.payload)
+        raise AssertionError("no event")
+
+    return asyncio.run(first_event())
+
+
+def resume(op: SegmindGenerateImageOperator, deferred: TaskDeferred, context: dict[str, Any]) -> Any:
+    """What Airflow does when a trigger fires: call the method with the event and the kwargs."""
+    trigger = deferred.trigger
+    event = run_trigger(trigger) if isinstance(trigger, SegmindRequestTrigger) else None
+    return getattr(op, deferred.method_name)(context, event=event, **(deferred.kwargs or {}))
+
+
+# -- surface -----------------------------------------------------------------------------------
+
+
+def test_templating_surface() -> None:
+    op = make_op()
+    assert tuple(op.template_fields) == ("prompt", "model", "parameters", "output_dir", "segmind_conn_id")
+    for name in op.template_fields:
+        assert hasattr(op, name)
+    assert op.template_fields_renderers["parameters"] == "json"
+    assert set(op.template_ext) == {".txt", ".j2"}
+
+
+def test_deferrable_default_follows_airflow_config() -> None:
+    from airflow.providers.common.compat.sdk import conf
+
+    default = inspect.signature(SegmindGenerateImageOperator.__init__).parameters["deferrable"].default
+    assert default is conf.getboolean("operators", "default_deferrable", fallback=False)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"parameters": {"size": "512x512"}}, "size"),
+        ({"parameters": {"quality": "ultra"}}, "quality"),
+        ({"parameters": {"background": "transparent", "output_format": "jpeg"}}, "background"),
+        ({"parameters": {"n": 2}}, "n"),
+        ({"prompt": ""}, "prompt"),
+        ({"model": "bad/slug"}, "model"),
+    ],
+)
+def test_literal_mistakes_fail_at_parse_time(kwargs: dict[str, Any], field: str) -> None:
+    with pytest.raises(exc.SegmindValidationError) as info:
+        make_op(**kwargs)
+    assert field in str(info.value)
+
+
+def test_allowed_values_are_listed_at_parse_time() -> None:
+    with pytest.raises(exc.SegmindValidationError) as info:
+        make_op(parameters={"size": "512x512"})
+    for allowed in ("1024x1024", "1536x1024", "1024x1536", "auto"):
+        assert allowed in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"parameters": {"size": "{{ params.size }}"}},
+        {"model": "{{ var.value.model }}", "parameters": {"anything": 1}},
+        {"prompt": "prompts/poster.j2", "parameters": {"size": "1024x1024"}},
+        {"prompt": "{{ params.prompt }}"},
+    ],
+)
+def test_templated_values_wait_for_rendering(kwargs: dict[str, Any]) -> None:
+    make_op(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [({"poll_interval": 0}, "poll_interval"), ({"timeout": 7200}, "timeout"), ({"rate_limit_max_wait": -1}, "rate")],
+)
+def test_numbers_checked(kwargs: dict[str, Any], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        make_op(**kwargs)
+
+
+def test_rendered_values_validated_before_any_http(server: SegmindTestServer, tmp_path: Path) -> None:
+    op = make_op(parameters={"size": "{{ params.size }}"}, output_dir=str(tmp_path))
+    op.parameters = {"size": "640x480"}  # what rendering produced
+    with pytest.raises(exc.SegmindValidationError, match="size"):
+        op.execute(make_context())
+    assert server.requests == []
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_template_file_prompt(server: SegmindTestServer, tmp_path: Path) -> None:
+    (tmp_path / "poster.j2").write_text("A poster for {{ params.product }}")
+    with DAG(
+        "tpl", schedule=None, start_date=datetime(2026, 1, 1), template_searchpath=[str(tmp_path)],
+        params={"product": "Widgets"},
+    ):
+        op = SegmindGenerateImageOperator(task_id="t", prompt="poster.j2", output_dir=str(tmp_path / "out"))
+    op.resolve_template_files()
+    assert op.prompt == "A poster for {{ params.product }}"
+
+
+# -- synchronous execution -----------------------------------------------------------------------
+
+
+def test_sync_writes_images_and_pushes_metadata(server: SegmindTestServer, tmp_path: Path) -> None:
+    op = make_op(parameters={"size": "1024x1536", "output_format": "webp"}, output_dir=str(tmp_path))
+    context = make_context()
+    uris = op.execute(context)
+    assert uris == [f"file://{tmp_path}/poster_0.webp"]
+    assert (tmp_path / "poster_0.webp").read_bytes()[8:12] == b"WEBP"
+    meta = context["ti"].xcom[METADATA_XCOM_KEY]
+    assert meta["model"] == "gpt-image-1.5"
+    assert meta["prompt"] == PROMPT
+    assert meta["parameters"]["size"] == "1024x1536"
+    assert meta["api"] == "v1"
+    assert meta["remaining_credits"] == pytest.approx(server.credits)
+    assert meta["images"][0]["uri"] == uris[0]
+    assert server.api_key not in repr(meta)
+
+
+def test_rerun_replaces_and_mapped_instances_do_not_collide(server: SegmindTestServer, tmp_path: Path) -> None:
+    op = make_op(output_dir=str(tmp_path), parameters={"size": "1024x1024"})
+    first = op.execute(make_context(map_index=0))
+    again = op.execute(make_context(map_index=0))
+    other = op.execute(make_context(map_index=1))
+    assert first == again == [f"file://{tmp_path}/poster_0_0.png"]
+    assert other == [f"file://{tmp_path}/poster_1_0.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["poster_0_0.png", "poster_1_0.png"]
+
+
+def test_memory_scheme_output(server: SegmindTestServer) -> None:
+    op = make_op(output_dir="memory://segmind-tests/run1", parameters={"size": "1024x1024"})
+    (uri,) = op.execute(make_context())
+    assert uri == "memory://segmind-tests/run1/poster_0.png"
+    import fsspec
+
+    assert fsspec.filesystem("memory").cat_file("/segmind-tests/run1/poster_0.png")[:4] == b"\x89PNG"
+
+
+def test_default_output_dir_under_airflow_home(
+    server: SegmindTestServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    (uri,) = make_op(parameters={"size": "1024x1024"}).execute(make_context())
+    assert uri == f"file://{tmp_path}/segmind_output/op_tests/manual__2026-11-25T10_00_00_00_00/poster_0.png"
+
+
+@pytest.mark.parametrize(
+    ("status", "error_cls", "no_retry"),
+    [
+        (401, exc.SegmindAuthenticationError, True),
+        (406, exc.SegmindInsufficientCreditsError, True),
+        (400, exc.SegmindValidationError, True),
+        (500, exc.SegmindServerError, False),
+    ],
+)
+def test_typed_errors_and_retry_semantics(
+    server: SegmindTestServer, tmp_path: Path, status: int, error_cls: type[Exception], no_retry: bool
+) -> None:
+    server.inject(Fault(status=status, endpoint="v1", message="injected"))
+    with pytest.raises(error_cls) as info:
+        make_op(output_dir=str(tmp_path)).execute(make_context())
+    assert isinstance(info.value, AirflowFailException) is no_retry
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_sync_rate_limit_waited_out_in_worker(server: SegmindTestServer, tmp_path: Path) -> None:
+    server.inject(Fault(status=429, endpoint="v1", headers={"Retry-After": "1"}))
+    uris = make_op(output_dir=str(tmp_path), parameters={"size": "1024x1024"}).execute(make_context())
+    assert len(uris) == 1
+    assert [r.status for r in server.find(method="POST")] == [429, 200]
+
+
+def test_sync_rate_limit_bounded(server: SegmindTestServer, tmp_path: Path) -> None:
+    server.inject(Fault(status=429, endpoint="v1", headers={"Retry-After": "30"}, times=5))
+    with pytest.raises(exc.SegmindRateLimitError):
+        make_op(output_dir=str(tmp_path), rate_limit_max_wait=5).execute(make_context())
+    assert len(server.find(method="POST")) == 1
+
+
+def test_failed_write_keeps_previous_image(
+    server: SegmindTestServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    naps: list[float] = []
+    monkeypatch.setattr(time, "sleep", naps.append)  # the download's GET retries back off; skip the wait
+    op = make_op(output_dir=str(tmp_path), parameters={"size": "1024x1024"})
+    op.execute(make_context())
+    before = (tmp_path / "poster_0.png").read_bytes()
+    server.v1_response = "json_url"
+    server.inject(Fault(kind="truncated", endpoint="cdn", times=10))
+    with pytest.raises(exc.SegmindBadResponseError):
+        op.execute(make_context())
+    assert (tmp_path / "poster_0.png").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["poster_0.png"]
+    assert len(server.find(origin="cdn")) == 5  # GETs are retried (free); the paid POST was not
+    assert len(naps) == 4
+    assert len(server.find(method="POST")) == 2
+
+
+# -- deferrable execution ------------------------------------------------------------------------
+
+
+def test_defers_with_small_secret_free_kwargs(server: SegmindTestServer, tmp_path: Path) -> None:
+    op = make_op(deferrable=True, output_dir=str(tmp_path), poll_interval=1.5, timeout=600)
+    before = time.time()
+    with pytest.raises(TaskDeferred) as info:
+        op.execute(make_context(FakeStore()))
+    trigger = info.value.trigger
+    assert isinstance(trigger, SegmindRequestTrigger)
+    assert info.value.method_name == "execute_complete"
+    classpath, kwargs = trigger.serialize()
+    (post,) = server.find(method="POST")
+    assert post.path == "/v2/gpt-image-1.5"
+    assert kwargs["request_id"] == trigger.request_id
+    assert f"/v2/requests/{trigger.request_id}/status" in kwargs["status_url"]
+    assert kwargs["segmind_conn_id"] == "segmind_default"
+    assert kwargs["poll_interval"] == 1.5
+    assert before + 600 <= kwargs["deadline"] <= time.time() + 600
+    assert set(kwargs) == {
+        "segmind_conn_id", "request_id", "deadline", "status_url", "response_url", "poll_interval",
+        "max_consecutive_errors",
+    }
+    assert server.api_key not in repr(kwargs) + repr(info.value.kwargs)
+    assert list(tmp_path.iterdir()) == []  # the worker wrote nothing yet
+
+
+def test_deferred_path_honours_every_argument(server: SegmindTestServer, tmp_path: Path) -> None:
+    """Model, parameters, prompt and output_dir matter on the deferred path as on the sync one."""
+    params = {"size": "1024x1536", "quality": "low", "output_format": "jpeg", "output_compression": 70}
+    sync_op = make_op(model="gpt-image-1-mini", parameters=params, output_dir=str(tmp_path / "sync"))
+    def_op = make_op(
+        model="gpt-image-1-mini", parameters=params, output_dir=str(tmp_path / "def"), deferrable=True
+    )
+    sync_uris = sync_op.execute(make_context())
+    context = make_context(FakeStore())
+    with pytest.raises(TaskDeferred) as info:
+        def_op.execute(context)
+    def_uris = resume(def_op, info.value, context)
+    v1, v2 = server.find(method="POST")
+    assert (v1.path, v2.path) == ("/v1/gpt-image-1-mini", "/v2/gpt-image-1-mini")
+    assert v1.json == v2.json
+    assert [Path(u).name for u in sync_uris] == [Path(u).name for u in def_uris] == ["poster_0.jpg"]
+    assert def_uris[0].startswith(f"file://{tmp_path}/def/")
+    meta = context["ti"].xcom[METADATA_XCOM_KEY]
+    assert meta["parameters"] == {k: v for k, v in v2.json.items() if k != "prompt"}
+    assert meta["request_id"] and meta["api"] == "v2"
+    assert context["task_state_store"].data == {}  # forgotten once stored: a re-run asks anew
+
+
+def test_failed_request_fails_task_with_segmind_text(server: SegmindTestServer, tmp_path: Path) -> None:
+    server.fail_next_v2(error="Content moderation: prompt rejected")
+    op = make_op(deferrable=True, output_dir=str(tmp_path))
+    context = make_context(FakeStore())
+    with pytest.raises(TaskDeferred) as info:
+        op.execute(context)
+    with pytest.raises(exc.SegmindRequestFailedError, match="Content moderation: prompt rejected"):
+        resume(op, info.value, context)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "event",
+    [None, {"status": "weird"}, {"status": "success", "request_id": "r"}, {"status": "success", "output_urls": ["x"]}],
+)
+def test_bad_events_are_refused(event: Any, tmp_path: Path) -> None:
+    with pytest.raises(exc.SegmindBadResponseError):
+        make_op(output_dir=str(tmp_path)).execute_complete(make_context(), event=event)
+
+
+def test_timeout_event(tmp_path: Path) -> None:
+    with pytest.raises(exc.SegmindTimeoutError, match="resumes the same request"):
+        make_op(output_dir=str(tmp_path)).execute_complete(
+            make_context(), event={"status": "timeout", "request_id": "r1", "message": "", "output_urls": []}
+        )
+
+
+def test_429_on_submit_defers_to_a_timer_then_submits(server: SegmindTestServer, tmp_path: Path) -> None:
+    from airflow.providers.standard.triggers.temporal import DateTimeTrigger
+
+    server.inject(Fault(status=429, endpoint="v2_submit", headers={"Retry-After": "1"}))
+    op = make_op(deferrable=True, output_dir=str(tmp_path))
+    context = make_context(FakeStore())
+    with pytest.raises(TaskDeferred) as info:
+        op.execute(context)
+    assert isinstance(info.value.trigger, DateTimeTrigger)
+    assert info.value.method_name == "execute_after_rate_limit"
+    assert len(server.find(method="POST")) == 1  # no retry in the worker
+    time.sleep(1.05)
+    with pytest.raises(TaskDeferred) as again:
+        op.execute_after_rate_limit(context, event=None, **info.value.kwargs)
+    assert isinstance(again.value.trigger, SegmindRequestTrigger)
+    uris = resume(op, again.value, context)
+    assert len(uris) == 1
+    assert [r.status for r in server.find(method="POST")] == [429, 200]
+
+
+def test_rate_limit_wait_is_bounded(server: SegmindTestServer, tmp_path: Path) -> None:
+    server.inject(Fault(status=429, endpoint="v2_submit", headers={"Retry-After": "120"}))
+    op = make_op(deferrable=True, output_dir=str(tmp_path), rate_limit_max_wait=60)
+    with pytest.raises(exc.SegmindRateLimitError, match="rate_limit_max_wait=60"):
+        op.execute(make_context(FakeStore()))
+
+
+def test_retry_resumes_instead_of_paying_twice(server: SegmindTestServer, tmp_path: Path) -> None:
+    store = FakeStore()
+    op = make_op(deferrable=True, output_dir=str(tmp_path))
+    with pytest.raises(TaskDeferred) as first:
+        op.execute(make_context(store))
+    # The first try dies here (worker lost, trigger timed out...). XCom is cleared; the store is not.
+    assert REQUEST_RECORD_KEY in store.data
+    retry_op = make_op(deferrable=True, output_dir=str(tmp_path))
+    retry_context = make_context(store)
+    with pytest.raises(TaskDeferred) as second:
+        retry_op.execute(retry_context)
+    assert second.value.trigger.request_id == first.value.trigger.request_id
+    uris = resume(retry_op, second.value, retry_context)
+    assert len(uris) == 1
+    assert len(server.find(method="POST")) == 1
+
+
+def test_retry_with_other_parameters_submits_anew(server: SegmindTestServer, tmp_path: Path) -> None:
+    store = FakeStore()
+    with pytest.raises(TaskDeferred):
+        make_op(deferrable=True, output_dir=str(tmp_path)).execute(make_context(store))
+    with pytest.raises(TaskDeferred):
+        make_op(deferrable=True, output_dir=str(tmp_path), parameters={"quality": "low"}).execute(
+            make_context(store)
+        )
+    assert len(server.find(method="POST")) == 2
+
+
+def test_retry_after_failed_request_submits_anew(server: SegmindTestServer, tmp_path: Path) -> None:
+    server.fail_next_v2()
+    store = FakeStore()
+    op = make_op(deferrable=True, output_dir=str(tmp_path))
+    with pytest.raises(TaskDeferred):
+        op.execute(make_context(store))
+    time.sleep(0.3)  # the request has FAILED by now
+    with pytest.raises(TaskDeferred):
+        op.execute(make_context(store))
+    assert len(server.find(method="POST")) == 2
+
+
+def test_restarted_triggerer_never_pays_twice(server: SegmindTestServer, tmp_path: Path) -> None:
+    """Serialise the trigger mid-request, rebuild it as a restarted triggerer would, run it."""
+    server.generation_seconds = 1.0
+    op = make_op(deferrable=True, output_dir=str(tmp_path), poll_interval=0.2)
+    context = make_context(FakeStore())
+    with pytest.raises(TaskDeferred) as info:
+        op.execute(context)
+    trigger = info.value.trigger
+    classpath, kwargs = trigger.serialize()
+
+    async def run_briefly() -> None:
+        agen = trigger.run()
+        task = asyncio.ensure_future(agen.__anext__())
+        await asyncio.sleep(0.5)  # some polls happen, the request is still running
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(run_briefly())
+    polls_before = len(server.find(method="GET", origin="api"))
+    assert polls_before >= 1
+    module, _, name = classpath.rpartition(".")
+    rebuilt = getattr(__import__(module, fromlist=[name]), name)(**kwargs)
+    event = run_trigger(rebuilt)
+    assert event["status"] == "success"
+    uris = op.execute_complete(context, event=event, **info.value.kwargs)
+    assert len(uris) == 1
+    assert len(server.find(method="POST")) == 1
+    assert len(server.find(method="GET", origin="api")) > polls_before
+
+
+def test_no_task_state_store_warns(
+    server: SegmindTestServer, tmp_path: Path, caplog: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(TaskDeferred):
+        make_op(deferrable=True, output_dir=str(tmp_path)).execute(make_context(store=None))
+    assert len(server.find(method="POST")) == 1
+    logged = caplog.text + capsys.readouterr().out
+    assert "a retry of this task will submit, and pay for, a new request" in logged
