@@ -36,9 +36,8 @@ with DAG(
         """Open each image the operator wrote and log what it is."""
         from io import BytesIO
 
-        from PIL import Image
-
         from airflow.providers.common.compat.sdk import ObjectStoragePath
+        from PIL import Image
 
         found = []
         for path in paths:

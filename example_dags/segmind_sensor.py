@@ -60,7 +60,9 @@ with DAG(
         paths = []
         for index, url in enumerate(urls):
             target = folder / f"image_{index}.png"
-            write_atomically(target, lambda fileobj, url=url: hook.download(url, fileobj, expected_format="png"))
+            write_atomically(
+                target, lambda fileobj, url=url: hook.download(url, fileobj, expected_format="png")
+            )
             paths.append(uri_of(target))
         print("\n".join(paths))
         return paths

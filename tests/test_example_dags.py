@@ -26,6 +26,7 @@ DAG_IDS = {
     "segmind_scheduled_refresh",
     "segmind_deferrable",
     "segmind_sensor",
+    "segmind_model_comparison",
 }
 
 
@@ -69,7 +70,7 @@ def run(dagbag: Any, dag_id: str, **kwargs: Any) -> tuple[Any, dict[tuple[str, s
 
 def test_examples_import_without_errors(dagbag: Any) -> None:
     assert dagbag.import_errors == {}
-    assert DAG_IDS <= set(dagbag.dag_ids)
+    assert set(dagbag.dag_ids) >= DAG_IDS
 
 
 def test_quickstart(dagbag: Any, server: SegmindTestServer) -> None:
@@ -168,3 +169,17 @@ def test_sensor_example(dagbag: Any, server: SegmindTestServer) -> None:
     image = open_image(path)
     assert (image.format, image.size) == ("PNG", (1024, 1024))
     assert len(server.find(method="POST")) == 1
+
+
+def test_model_comparison_expand_kwargs(dagbag: Any, server: SegmindTestServer) -> None:
+    """expand_kwargs maps over models; a parameter is rendered from params at run time."""
+    _, values = run(dagbag, "segmind_model_comparison", run_conf={"size": "1536x1024"})
+    table = values[("compare", "return_value", -1)]
+    assert sorted(table) == ["gpt-image-1", "gpt-image-1-mini", "gpt-image-1.5"]
+    for index in range(3):
+        (uri,) = values[("render", "return_value", index)]
+        assert uri.endswith(f"render_{index}_0.png")
+        assert open_image(uri).size == (1536, 1024)
+    posts = server.find(method="POST")
+    assert sorted(r.path for r in posts) == ["/v1/gpt-image-1", "/v1/gpt-image-1-mini", "/v1/gpt-image-1.5"]
+    assert all(r.json["size"] == "1536x1024" for r in posts)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from email.utils import format_datetime
 from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
 
 import pytest
 
@@ -23,7 +23,11 @@ from airflow_provider_segmind.policy import (
     [
         (b'{"error": "Invalid API key"}', "application/json", "Invalid API key"),
         (b'{"message": "nope"}', "application/json", "nope"),
-        (b"<html><head><title>504 Gateway Time-out</title></head></html>", "text/html", "504 Gateway Time-out"),
+        (
+            b"<html><head><title>504 Gateway Time-out</title></head></html>",
+            "text/html",
+            "504 Gateway Time-out",
+        ),
         (b"<html><body><h1>Oops</h1> broken</body></html>", "text/html", "Oops broken"),
         (b"", None, None),
         (b"   ", "text/plain", None),
@@ -59,8 +63,17 @@ def test_failed_answer_detection() -> None:
 
 @pytest.mark.parametrize(
     ("status", "post_retry", "get_retry"),
-    [(400, False, False), (401, False, False), (404, False, False), (406, False, False), (429, True, True),
-     (500, False, True), (502, True, True), (503, True, True), (504, False, True)],
+    [
+        (400, False, False),
+        (401, False, False),
+        (404, False, False),
+        (406, False, False),
+        (429, True, True),
+        (500, False, True),
+        (502, True, True),
+        (503, True, True),
+        (504, False, True),
+    ],
 )
 def test_retry_decisions_by_method(status: int, post_retry: bool, get_retry: bool) -> None:
     post = error_for_answer(status, method="POST", what="POST /v1/x")

@@ -19,7 +19,11 @@ AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 
 
 def test_entry_point_points_at_get_provider_info() -> None:
-    (ep,) = [ep for ep in entry_points(group="apache_airflow_provider") if ep.value.startswith("airflow_provider_segmind")]
+    (ep,) = [
+        ep
+        for ep in entry_points(group="apache_airflow_provider")
+        if ep.value.startswith("airflow_provider_segmind")
+    ]
     assert ep.load() is get_provider_info
 
 
@@ -47,8 +51,9 @@ def test_every_listed_module_imports(section: str) -> None:
 
 
 def test_provider_info_matches_airflows_schema() -> None:
-    import jsonschema
     from importlib.resources import files
+
+    import jsonschema
 
     schema = json.loads(files("airflow").joinpath("provider_info.schema.json").read_text())
     jsonschema.validate(get_provider_info(), schema)
@@ -81,9 +86,12 @@ def test_importing_the_operator_is_cheap() -> None:
         "import sys, airflow.sdk; before = set(sys.modules);"
         "import airflow_provider_segmind.operators.segmind, airflow_provider_segmind.sensors.segmind;"
         "new = set(sys.modules) - before;"
-        "heavy = sorted(m for m in new if m.split('.')[0] in {'httpx', 'PIL', 'requests', 'tenacity', 'fsspec'}"
-        " or m.startswith('airflow_provider_segmind.triggers') or m.startswith('airflow_provider_segmind.hooks'));"
+        "heavy = sorted(m for m in new"
+        " if m.split('.')[0] in {'httpx', 'PIL', 'requests', 'tenacity', 'fsspec'}"
+        " or m.startswith(('airflow_provider_segmind.triggers', 'airflow_provider_segmind.hooks')));"
         "print(heavy)"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
     assert done.stdout.strip().splitlines()[-1] == "[]"

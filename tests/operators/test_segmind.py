@@ -152,7 +152,11 @@ def test_templated_values_wait_for_rendering(kwargs: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
-    [({"poll_interval": 0}, "poll_interval"), ({"timeout": 7200}, "timeout"), ({"rate_limit_max_wait": -1}, "rate")],
+    [
+        ({"poll_interval": 0}, "poll_interval"),
+        ({"timeout": 7200}, "timeout"),
+        ({"rate_limit_max_wait": -1}, "rate"),
+    ],
 )
 def test_numbers_checked(kwargs: dict[str, Any], match: str) -> None:
     with pytest.raises(ValueError, match=match):
@@ -171,7 +175,10 @@ def test_rendered_values_validated_before_any_http(server: SegmindTestServer, tm
 def test_template_file_prompt(server: SegmindTestServer, tmp_path: Path) -> None:
     (tmp_path / "poster.j2").write_text("A poster for {{ params.product }}")
     with DAG(
-        "tpl", schedule=None, start_date=datetime(2026, 1, 1), template_searchpath=[str(tmp_path)],
+        "tpl",
+        schedule=None,
+        start_date=datetime(2026, 1, 1),
+        template_searchpath=[str(tmp_path)],
         params={"product": "Widgets"},
     ):
         op = SegmindGenerateImageOperator(task_id="t", prompt="poster.j2", output_dir=str(tmp_path / "out"))
@@ -198,7 +205,9 @@ def test_sync_writes_images_and_pushes_metadata(server: SegmindTestServer, tmp_p
     assert server.api_key not in repr(meta)
 
 
-def test_rerun_replaces_and_mapped_instances_do_not_collide(server: SegmindTestServer, tmp_path: Path) -> None:
+def test_rerun_replaces_and_mapped_instances_do_not_collide(
+    server: SegmindTestServer, tmp_path: Path
+) -> None:
     op = make_op(output_dir=str(tmp_path), parameters={"size": "1024x1024"})
     first = op.execute(make_context(map_index=0))
     again = op.execute(make_context(map_index=0))
@@ -289,6 +298,7 @@ def test_defers_with_small_secret_free_kwargs(server: SegmindTestServer, tmp_pat
     assert isinstance(trigger, SegmindRequestTrigger)
     assert info.value.method_name == "execute_complete"
     classpath, kwargs = trigger.serialize()
+    assert classpath == "airflow_provider_segmind.triggers.segmind.SegmindRequestTrigger"
     (post,) = server.find(method="POST")
     assert post.path == "/v2/gpt-image-1.5"
     assert kwargs["request_id"] == trigger.request_id
@@ -297,7 +307,12 @@ def test_defers_with_small_secret_free_kwargs(server: SegmindTestServer, tmp_pat
     assert kwargs["poll_interval"] == 1.5
     assert before + 600 <= kwargs["deadline"] <= time.time() + 600
     assert set(kwargs) == {
-        "segmind_conn_id", "request_id", "deadline", "status_url", "response_url", "poll_interval",
+        "segmind_conn_id",
+        "request_id",
+        "deadline",
+        "status_url",
+        "response_url",
+        "poll_interval",
         "max_consecutive_errors",
     }
     assert server.api_key not in repr(kwargs) + repr(info.value.kwargs)
@@ -340,7 +355,12 @@ def test_failed_request_fails_task_with_segmind_text(server: SegmindTestServer, 
 
 @pytest.mark.parametrize(
     "event",
-    [None, {"status": "weird"}, {"status": "success", "request_id": "r"}, {"status": "success", "output_urls": ["x"]}],
+    [
+        None,
+        {"status": "weird"},
+        {"status": "success", "request_id": "r"},
+        {"status": "success", "output_urls": ["x"]},
+    ],
 )
 def test_bad_events_are_refused(event: Any, tmp_path: Path) -> None:
     with pytest.raises(exc.SegmindBadResponseError):

@@ -122,7 +122,9 @@ def test_deferrable_already_done_needs_no_deferral(server: SegmindTestServer) ->
     assert len(urls) == 1
 
 
-@pytest.mark.parametrize(("soft_fail", "expected"), [(False, AirflowSensorTimeout), (True, AirflowSkipException)])
+@pytest.mark.parametrize(
+    ("soft_fail", "expected"), [(False, AirflowSensorTimeout), (True, AirflowSkipException)]
+)
 def test_deferred_timeout_and_soft_fail(soft_fail: bool, expected: type[Exception]) -> None:
     sensor = make_sensor("r1", deferrable=True, soft_fail=soft_fail)
     event = {"status": "timeout", "request_id": "r1", "message": "late", "output_urls": []}

@@ -79,7 +79,9 @@ def make_trigger(script: Script, monkeypatch: pytest.MonkeyPatch, **kwargs: Any)
     monkeypatch.setattr(
         trigger,
         "_hook",
-        lambda: SegmindAsyncHook("segmind_default", retry_policy=RetryPolicy(max_attempts=1), transport=transport),
+        lambda: SegmindAsyncHook(
+            "segmind_default", retry_policy=RetryPolicy(max_attempts=1), transport=transport
+        ),
     )
     return trigger
 
@@ -127,7 +129,9 @@ async def test_429_waits_retry_after_then_completes(
     "failure",
     [
         httpx.Response(500, json={"error": "boom"}),
-        httpx.Response(502, text="<html><title>Bad Gateway</title></html>", headers={"Content-Type": "text/html"}),
+        httpx.Response(
+            502, text="<html><title>Bad Gateway</title></html>", headers={"Content-Type": "text/html"}
+        ),
         httpx.ConnectError("refused"),
         httpx.ReadTimeout("slow"),
     ],
