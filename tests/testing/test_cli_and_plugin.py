@@ -1,0 +1,148 @@
+"""The command line server (as a real subprocess) and the pytest fixtures."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import TYPE_CHECKING
+
+import pytest
+import requests
+
+from airflow_provider_segmind.testing.__main__ import build_parser
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    from airflow_provider_segmind.testing import SegmindTestServer
+
+
+def wait_for_file(path: Path, process: subprocess.Popen[str], limit: float = 20.0) -> dict[str, object]:
+    deadline = time.monotonic() + limit
+    while not path.exists():
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "the server never wrote its ready file"
+        time.sleep(0.05)
+    return dict(json.loads(path.read_text()))
+
+
+def test_cli_serves_until_sigterm(tmp_path: Path) -> None:
+    ready = tmp_path / "state" / "ready.json"
+    command = [
+        sys.executable,
+        "-m",
+        "airflow_provider_segmind.testing",
+        "--port",
+        "0",
+        "--cdn-port",
+        "0",
+        "--api-key",
+        "SG_cli_key",
+        "--generation-seconds",
+        "2",
+        "--rate-limit",
+        "5/60",
+        "--ready-file",
+        str(ready),
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        info = wait_for_file(ready, process)
+        assert info["api_key"] == "SG_cli_key"
+        assert info["pid"] == process.pid
+        base_url, cdn_url = str(info["base_url"]), str(info["cdn_url"])
+        headers = {"x-api-key": "SG_cli_key"}
+        assert (
+            requests.get(f"{base_url}/v1/get-user-credits", headers=headers, timeout=5).json()["credits"]
+            == 100
+        )
+        job = requests.post(
+            f"{base_url}/v2/gpt-image-1.5", json={"prompt": "cli"}, headers=headers, timeout=5
+        )
+        assert requests.get(job.json()["status_url"], headers=headers, timeout=5).json()["status"] == "QUEUED"
+        assert requests.get(f"{base_url}/v1/get-user-credits", timeout=5).status_code == 401
+        assert cdn_url != base_url
+    finally:
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=15)
+    assert process.returncode == 0, stderr
+    lines = stdout.splitlines()
+    assert lines[0] == f"Segmind test server: API {base_url}, CDN {cdn_url}, key SG_cli_key"
+    assert "AIRFLOW_CONN_SEGMIND_DEFAULT" in lines[1]
+    assert base_url in lines[1]
+    assert stderr == ""
+    assert list(ready.parent.iterdir()) == []  # ready file removed on exit, no temp files left behind
+
+
+def test_cli_parser() -> None:
+    args = build_parser().parse_args(["--rate-limit", "50/60", "--v1-response", "json_url"])
+    assert args.rate_limit == (50, 60.0)
+    assert args.v1_response == "json_url"
+    assert args.api_key == "SG_local_test_key"
+
+
+@pytest.mark.parametrize("value", ["5", "0/60", "5/0", "a/b"])
+def test_cli_rejects_bad_rate_limits(value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args(["--rate-limit", value])
+    assert exit_info.value.code == 2
+    assert "MAX/SECONDS" in capsys.readouterr().err
+
+
+def test_segmind_server_fixture(segmind_server: SegmindTestServer) -> None:
+    assert segmind_server.api_key == "SG_local_test_key"
+    answer = requests.get(
+        f"{segmind_server.base_url}/v1/get-user-credits",
+        headers={"x-api-key": segmind_server.api_key},
+        timeout=5,
+    )
+    assert answer.json()["credits"] == 100.0
+
+
+@pytest.fixture
+def developer_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real key left in the developer's shell, which segmind_connection must hide."""
+    monkeypatch.setenv("SEGMIND_API_KEY", "SG_real_key_do_not_use")
+
+
+@pytest.mark.usefixtures("developer_key")
+def test_segmind_connection_fixture(segmind_connection: SegmindTestServer) -> None:
+    assert "SEGMIND_API_KEY" not in os.environ
+    conn = json.loads(os.environ["AIRFLOW_CONN_SEGMIND_DEFAULT"])
+    assert conn == {
+        "conn_type": "segmind",
+        "host": segmind_connection.base_url,
+        "password": "SG_local_test_key",
+    }
+
+
+def test_segmind_server_factory(segmind_server_factory: Callable[..., SegmindTestServer]) -> None:
+    first = segmind_server_factory(api_key="SG_a", credits=1.0)
+    second = segmind_server_factory(api_key="SG_b")
+    assert first.base_url != second.base_url
+    assert first.credits == 1.0
+    assert (
+        requests.get(f"{second.base_url}/v1/get-user-credits", headers={"x-api-key": "SG_a"}).status_code
+        == 401
+    )
+
+
+def test_plugin_imports_without_pillow(tmp_path: Path) -> None:
+    """The plugin is loaded by every pytest run of every project installing the provider."""
+    blocker = tmp_path / "PIL"
+    blocker.mkdir()
+    (blocker / "__init__.py").write_text("raise ImportError('Pillow is not installed')\n")
+    code = (
+        "import airflow_provider_segmind.testing.pytest_plugin as plugin;"
+        "from airflow_provider_segmind.testing import SegmindTestServer\n"
+        "try:\n    SegmindTestServer().start()\nexcept ImportError as exc:\n    print(exc)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert "needs Pillow" in result.stdout
