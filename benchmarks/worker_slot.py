@@ -12,7 +12,6 @@ modes interleaved run by run, and reports measured figures; it asserts nothing.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import os
 import statistics
@@ -34,34 +33,6 @@ POLL_INTERVAL = 0.2
 PARAMETERS = {"size": "1024x1024", "quality": "low"}
 
 
-class FakeTI:
-    """Just enough of a TaskInstance for the operator: a map index and XCom pushes."""
-
-    map_index = -1
-
-    def __init__(self) -> None:
-        self.xcom: dict[str, Any] = {}
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        self.xcom[key] = value
-
-
-class FakeStore:
-    """Stands in for Airflow 3.3's task_state_store, so the deferred path runs as deployed."""
-
-    def __init__(self) -> None:
-        self.data: dict[str, Any] = {}
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.data.get(key, default)
-
-    def set(self, key: str, value: Any, *, retention: Any = None) -> None:
-        self.data[key] = value
-
-    def delete(self, key: str) -> None:
-        self.data.pop(key, None)
-
-
 @dataclass
 class ModeSamples:
     """Per-run figures of one mode."""
@@ -76,7 +47,9 @@ class ModeSamples:
 
 
 def make_context() -> dict[str, Any]:
-    return {"ti": FakeTI(), "run_id": "bench__worker_slot", "task_state_store": FakeStore()}
+    from airflow_provider_segmind.testing.context import task_context
+
+    return task_context(run_id="bench__worker_slot")
 
 
 def make_op(output_dir: str, *, deferrable: bool) -> SegmindGenerateImageOperator:
@@ -97,13 +70,9 @@ def make_op(output_dir: str, *, deferrable: bool) -> SegmindGenerateImageOperato
 
 def first_event(trigger: SegmindRequestTrigger) -> dict[str, Any]:
     """Run the trigger as the triggerer would, until its first event."""
+    from airflow_provider_segmind.testing.context import run_trigger
 
-    async def run() -> dict[str, Any]:
-        async for event in trigger.run():
-            return dict(event.payload)
-        raise RuntimeError("the trigger ended without an event")
-
-    return asyncio.run(run())
+    return run_trigger(trigger)
 
 
 def run_sync(output_dir: str) -> tuple[float, int]:

@@ -360,9 +360,7 @@ class SegmindHook(BaseHook):
         self, model: str, parameters: Mapping[str, Any] | BaseModel | None, prompt: str | None
     ) -> tuple[str, dict[str, Any]]:
         slug = validate_model_slug(model)
-        if parameters is not None and not isinstance(parameters, dict) and hasattr(parameters, "model_dump"):
-            parameters = parameters.model_dump(mode="json", exclude_none=False)
-        return slug, build_request_body(slug, parameters, prompt=prompt)  # type: ignore[arg-type]
+        return slug, build_request_body(slug, parameters, prompt=prompt)
 
     def _request_url(self, request: V2SubmitResponse | str, kind: str) -> tuple[str, str]:
         if isinstance(request, V2SubmitResponse):

@@ -24,6 +24,7 @@ from airflow_provider_segmind.operators.segmind import (
     SegmindGenerateImageOperator,
 )
 from airflow_provider_segmind.testing import Fault
+from airflow_provider_segmind.testing.context import FakeTaskStateStore, run_trigger, task_context
 from airflow_provider_segmind.triggers.segmind import SegmindRequestTrigger
 
 if TYPE_CHECKING:
@@ -32,36 +33,8 @@ if TYPE_CHECKING:
 PROMPT = "a red bicycle on a beach"
 
 
-class FakeTI:
-    def __init__(self, map_index: int = -1) -> None:
-        self.map_index = map_index
-        self.xcom: dict[str, Any] = {}
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        self.xcom[key] = value
-
-
-class FakeStore:
-    """Stands in for Airflow 3.3's task_state_store, which survives task retries."""
-
-    def __init__(self) -> None:
-        self.data: dict[str, Any] = {}
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.data.get(key, default)
-
-    def set(self, key: str, value: Any, *, retention: Any = None) -> None:
-        self.data[key] = value
-
-    def delete(self, key: str) -> None:
-        self.data.pop(key, None)
-
-
-def make_context(store: FakeStore | None = None, map_index: int = -1) -> dict[str, Any]:
-    context: dict[str, Any] = {"ti": FakeTI(map_index), "run_id": "manual__2026-11-25T10:00:00+00:00"}
-    if store is not None:
-        context["task_state_store"] = store
-    return context
+def make_context(store: FakeTaskStateStore | None = None, map_index: int = -1) -> dict[str, Any]:
+    return task_context(map_index=map_index, store=store, with_store=store is not None)
 
 
 def make_op(**kwargs: Any) -> SegmindGenerateImageOperator:
@@ -76,15 +49,6 @@ def make_op(**kwargs: Any) -> SegmindGenerateImageOperator:
 def server(segmind_connection: SegmindTestServer) -> SegmindTestServer:
     segmind_connection.generation_seconds = 0.2
     return segmind_connection
-
-
-def run_trigger(trigger: SegmindRequestTrigger) -> dict[str, Any]:
-    async def first_event() -> dict[str, Any]:
-        async for event in trigger.run():
-            return dict(event.payload)
-        raise AssertionError("no event")
-
-    return asyncio.run(first_event())
 
 
 def resume(op: SegmindGenerateImageOperator, deferred: TaskDeferred, context: dict[str, Any]) -> Any:
@@ -293,7 +257,7 @@ def test_defers_with_small_secret_free_kwargs(server: SegmindTestServer, tmp_pat
     op = make_op(deferrable=True, output_dir=str(tmp_path), poll_interval=1.5, timeout=600)
     before = time.time()
     with pytest.raises(TaskDeferred) as info:
-        op.execute(make_context(FakeStore()))
+        op.execute(make_context(FakeTaskStateStore()))
     trigger = info.value.trigger
     assert isinstance(trigger, SegmindRequestTrigger)
     assert info.value.method_name == "execute_complete"
@@ -327,7 +291,7 @@ def test_deferred_path_honours_every_argument(server: SegmindTestServer, tmp_pat
         model="gpt-image-1-mini", parameters=params, output_dir=str(tmp_path / "def"), deferrable=True
     )
     sync_uris = sync_op.execute(make_context())
-    context = make_context(FakeStore())
+    context = make_context(FakeTaskStateStore())
     with pytest.raises(TaskDeferred) as info:
         def_op.execute(context)
     def_uris = resume(def_op, info.value, context)
@@ -345,7 +309,7 @@ def test_deferred_path_honours_every_argument(server: SegmindTestServer, tmp_pat
 def test_failed_request_fails_task_with_segmind_text(server: SegmindTestServer, tmp_path: Path) -> None:
     server.fail_next_v2(error="Content moderation: prompt rejected")
     op = make_op(deferrable=True, output_dir=str(tmp_path))
-    context = make_context(FakeStore())
+    context = make_context(FakeTaskStateStore())
     with pytest.raises(TaskDeferred) as info:
         op.execute(context)
     with pytest.raises(exc.SegmindRequestFailedError, match="Content moderation: prompt rejected"):
@@ -379,7 +343,7 @@ def test_429_on_submit_defers_to_a_timer_then_submits(server: SegmindTestServer,
 
     server.inject(Fault(status=429, endpoint="v2_submit", headers={"Retry-After": "1"}))
     op = make_op(deferrable=True, output_dir=str(tmp_path))
-    context = make_context(FakeStore())
+    context = make_context(FakeTaskStateStore())
     with pytest.raises(TaskDeferred) as info:
         op.execute(context)
     assert isinstance(info.value.trigger, DateTimeTrigger)
@@ -398,11 +362,11 @@ def test_rate_limit_wait_is_bounded(server: SegmindTestServer, tmp_path: Path) -
     server.inject(Fault(status=429, endpoint="v2_submit", headers={"Retry-After": "120"}))
     op = make_op(deferrable=True, output_dir=str(tmp_path), rate_limit_max_wait=60)
     with pytest.raises(exc.SegmindRateLimitError, match="rate_limit_max_wait=60"):
-        op.execute(make_context(FakeStore()))
+        op.execute(make_context(FakeTaskStateStore()))
 
 
 def test_retry_resumes_instead_of_paying_twice(server: SegmindTestServer, tmp_path: Path) -> None:
-    store = FakeStore()
+    store = FakeTaskStateStore()
     op = make_op(deferrable=True, output_dir=str(tmp_path))
     with pytest.raises(TaskDeferred) as first:
         op.execute(make_context(store))
@@ -419,7 +383,7 @@ def test_retry_resumes_instead_of_paying_twice(server: SegmindTestServer, tmp_pa
 
 
 def test_retry_with_other_parameters_submits_anew(server: SegmindTestServer, tmp_path: Path) -> None:
-    store = FakeStore()
+    store = FakeTaskStateStore()
     with pytest.raises(TaskDeferred):
         make_op(deferrable=True, output_dir=str(tmp_path)).execute(make_context(store))
     with pytest.raises(TaskDeferred):
@@ -431,7 +395,7 @@ def test_retry_with_other_parameters_submits_anew(server: SegmindTestServer, tmp
 
 def test_retry_after_failed_request_submits_anew(server: SegmindTestServer, tmp_path: Path) -> None:
     server.fail_next_v2()
-    store = FakeStore()
+    store = FakeTaskStateStore()
     op = make_op(deferrable=True, output_dir=str(tmp_path))
     with pytest.raises(TaskDeferred):
         op.execute(make_context(store))
@@ -445,7 +409,7 @@ def test_restarted_triggerer_never_pays_twice(server: SegmindTestServer, tmp_pat
     """Serialise the trigger mid-request, rebuild it as a restarted triggerer would, run it."""
     server.generation_seconds = 1.0
     op = make_op(deferrable=True, output_dir=str(tmp_path), poll_interval=0.2)
-    context = make_context(FakeStore())
+    context = make_context(FakeTaskStateStore())
     with pytest.raises(TaskDeferred) as info:
         op.execute(context)
     trigger = info.value.trigger

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -19,6 +18,7 @@ from airflow.providers.common.compat.sdk import (
 from airflow_provider_segmind import exceptions as exc
 from airflow_provider_segmind.hooks.segmind import SegmindHook
 from airflow_provider_segmind.sensors.segmind import SegmindRequestSensor
+from airflow_provider_segmind.testing.context import run_trigger
 from airflow_provider_segmind.triggers.segmind import SegmindRequestTrigger
 
 if TYPE_CHECKING:
@@ -43,15 +43,6 @@ def make_sensor(request_id: str, **kwargs: Any) -> SegmindRequestSensor:
 
 def context() -> dict[str, Any]:
     return {"ti": None, "run_id": "manual__x"}
-
-
-def first_event(trigger: SegmindRequestTrigger) -> dict[str, Any]:
-    async def run() -> dict[str, Any]:
-        async for event in trigger.run():
-            return dict(event.payload)
-        raise AssertionError("no event")
-
-    return asyncio.run(run())
 
 
 def test_template_fields() -> None:
@@ -110,7 +101,7 @@ def test_deferrable_defers_then_returns_urls(server: SegmindTestServer) -> None:
     assert kwargs["request_id"] == request_id
     assert kwargs["poll_interval"] == 0.1
     assert before + 120 <= kwargs["deadline"] <= time.time() + 120
-    urls = sensor.execute_complete(context(), event=first_event(trigger))
+    urls = sensor.execute_complete(context(), event=run_trigger(trigger))
     assert len(urls) == 1 and request_id in urls[0]
     assert len(server.find(method="POST")) == 1
 
