@@ -183,3 +183,19 @@ def test_model_comparison_expand_kwargs(dagbag: Any, server: SegmindTestServer) 
     posts = server.find(method="POST")
     assert sorted(r.path for r in posts) == ["/v1/gpt-image-1", "/v1/gpt-image-1-mini", "/v1/gpt-image-1.5"]
     assert all(r.json["size"] == "1536x1024" for r in posts)
+
+
+def test_retry_resumes_the_request_through_task_state_store(server: SegmindTestServer) -> None:
+    """First try times out while the request runs; the retry resumes it: one POST, one image."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    server.generation_seconds = 1.6
+    dag = DagBag(dag_folder=str(Path(__file__).parent / "dags")).get_dag("segmind_retry_resume")
+    dag_run = dag.test()
+    assert dag_run.state == "success"
+    (ti,) = dag_run.get_task_instances()
+    assert ti.try_number == 2  # the first try really failed
+    posts = server.find(method="POST")
+    assert [(r.path, r.status) for r in posts] == [("/v2/gpt-image-1.5", 200)]
+    (uri,) = xcoms("segmind_retry_resume", dag_run.run_id)[("slow", "return_value", -1)]
+    assert open_image(uri).size == (1024, 1024)
