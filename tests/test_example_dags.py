@@ -148,8 +148,8 @@ def test_deferrable_batch(dagbag: Any, server: SegmindTestServer) -> None:
 
 def test_deferrable_batch_under_a_rate_limit(dagbag: Any, server: SegmindTestServer) -> None:
     """More mapped tasks than the window allows: all succeed, one paid POST per image."""
-    # dag.test() runs mapped instances one after another, about 2 s each: 2 per 8 s must hit the limit.
-    server.rate_limit = (2, 8.0)
+    # dag.test() runs mapped instances one after another, about 2 s each: 2 per 10 s must hit the limit.
+    server.rate_limit = (2, 10.0)
     _, values = run(dagbag, "segmind_deferrable")
     assert values[("count", "return_value", -1)] == 6
     posts = server.find(method="POST")

@@ -18,6 +18,7 @@ import pytest
 from airflow.providers.common.compat.sdk import DAG, AirflowFailException, TaskDeferred
 
 from airflow_provider_segmind import exceptions as exc
+from airflow_provider_segmind.hooks.segmind import SegmindHook
 from airflow_provider_segmind.operators.segmind import (
     METADATA_XCOM_KEY,
     REQUEST_RECORD_KEY,
@@ -399,7 +400,12 @@ def test_retry_after_failed_request_submits_anew(server: SegmindTestServer, tmp_
     op = make_op(deferrable=True, output_dir=str(tmp_path))
     with pytest.raises(TaskDeferred):
         op.execute(make_context(store))
-    time.sleep(0.3)  # the request has FAILED by now
+    hook = SegmindHook()
+    request_id = store.data[REQUEST_RECORD_KEY]["handle"]["request_id"]
+    deadline = time.monotonic() + 20
+    while hook.get_status(request_id).status != "FAILED":  # wait for the server, not a fixed time
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
     with pytest.raises(TaskDeferred):
         op.execute(make_context(store))
     assert len(server.find(method="POST")) == 2

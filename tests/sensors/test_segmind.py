@@ -35,6 +35,15 @@ def submit() -> str:
     return SegmindHook().submit("gpt-image-1.5", {"size": "1024x1024"}, prompt="a fern").request_id
 
 
+def wait_until(request_id: str, status: str, limit: float = 20.0) -> None:
+    """Wait for the server-side state instead of sleeping a fixed time (shared machines are slow)."""
+    hook = SegmindHook()
+    deadline = time.monotonic() + limit
+    while hook.get_status(request_id).status != status:
+        assert time.monotonic() < deadline, f"{request_id} never reached {status}"
+        time.sleep(0.05)
+
+
 def make_sensor(request_id: str, **kwargs: Any) -> SegmindRequestSensor:
     with DAG("sensor_tests", schedule=None, start_date=datetime(2026, 1, 1)):
         kwargs.setdefault("poke_interval", 0.1)
@@ -51,10 +60,11 @@ def test_template_fields() -> None:
 
 
 def test_poke_until_done(server: SegmindTestServer) -> None:
+    server.generation_seconds = 3.0
     request_id = submit()
     sensor = make_sensor(request_id)
     assert sensor.poke(context()) is False
-    time.sleep(0.6)
+    wait_until(request_id, "COMPLETED")
     done = sensor.poke(context())
     assert isinstance(done, PokeReturnValue)
     assert done.is_done
@@ -72,7 +82,7 @@ def test_poke_mode_execute_returns_urls(server: SegmindTestServer) -> None:
 def test_failed_request_fails_the_sensor(server: SegmindTestServer) -> None:
     server.fail_next_v2(error="NSFW content detected")
     request_id = submit()
-    time.sleep(0.6)
+    wait_until(request_id, "FAILED")
     with pytest.raises(exc.SegmindRequestFailedError, match="NSFW content detected"):
         make_sensor(request_id).poke(context())
 
@@ -108,7 +118,7 @@ def test_deferrable_defers_then_returns_urls(server: SegmindTestServer) -> None:
 
 def test_deferrable_already_done_needs_no_deferral(server: SegmindTestServer) -> None:
     request_id = submit()
-    time.sleep(0.6)
+    wait_until(request_id, "COMPLETED")
     urls = make_sensor(request_id, deferrable=True).execute(context())
     assert len(urls) == 1
 
