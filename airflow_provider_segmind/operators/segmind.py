@@ -208,7 +208,12 @@ class SegmindGenerateImageOperator(BaseOperator):
     # -- deferrable path -----------------------------------------------------------------------
 
     def _submit_and_defer(
-        self, context: Context, body: dict[str, Any], *, rate_limit_deadline: float | None
+        self,
+        context: Context,
+        body: dict[str, Any],
+        *,
+        rate_limit_deadline: float | None,
+        rate_limit_attempt: int = 1,
     ) -> Any:
         """Resume an earlier try's request, or submit one; then defer to the polling trigger.
 
@@ -222,7 +227,7 @@ class SegmindGenerateImageOperator(BaseOperator):
             try:
                 handle = submit_hook.submit(self.model, body)
             except SegmindRateLimitError as err:
-                return self._defer_for_rate_limit(err, rate_limit_deadline)
+                return self._defer_for_rate_limit(err, rate_limit_deadline, rate_limit_attempt)
             self._save_request(context, handle, body)
         from airflow_provider_segmind.triggers.segmind import SegmindRequestTrigger
 
@@ -240,19 +245,18 @@ class SegmindGenerateImageOperator(BaseOperator):
         )
         return None  # pragma: no cover - defer() raises
 
-    def _defer_for_rate_limit(self, err: SegmindRateLimitError, rate_limit_deadline: float | None) -> Any:
+    def _defer_for_rate_limit(
+        self, err: SegmindRateLimitError, rate_limit_deadline: float | None, attempt: int
+    ) -> Any:
         from airflow.providers.standard.triggers.temporal import DateTimeTrigger
 
         from airflow_provider_segmind.policy import RetryPolicy
 
         now = time.time()
         deadline = rate_limit_deadline if rate_limit_deadline is not None else now + self.rate_limit_max_wait
-        wait = (
-            RetryPolicy(max_backoff=60.0).wait_for(err, attempt=1)
-            if err.retry_after is None
-            else err.retry_after
-        )
-        wait = max(wait, 1.0)
+        # Retry-After plus a little jitter, or a growing back-off when Segmind gave none, so tasks
+        # rejected in the same window neither come back in the same second nor poll every second.
+        wait = max(RetryPolicy(initial_backoff=5.0, max_backoff=60.0).wait_for(err, attempt=attempt), 1.0)
         if now + wait > deadline:
             raise SegmindRateLimitError(
                 "Still rate limited after waiting up to "
@@ -269,15 +273,24 @@ class SegmindGenerateImageOperator(BaseOperator):
         self.defer(
             trigger=DateTimeTrigger(moment=datetime.now(timezone.utc) + timedelta(seconds=wait)),
             method_name="execute_after_rate_limit",
-            kwargs={"rate_limit_deadline": deadline},
+            kwargs={"rate_limit_deadline": deadline, "rate_limit_attempt": attempt + 1},
         )
         return None  # pragma: no cover - defer() raises
 
     def execute_after_rate_limit(
-        self, context: Context, event: Any = None, rate_limit_deadline: float | None = None
+        self,
+        context: Context,
+        event: Any = None,
+        rate_limit_deadline: float | None = None,
+        rate_limit_attempt: int = 1,
     ) -> Any:
         """Back from the rate-limit timer: submit again (validation first, as always)."""
-        return self._submit_and_defer(context, self._request_body(), rate_limit_deadline=rate_limit_deadline)
+        return self._submit_and_defer(
+            context,
+            self._request_body(),
+            rate_limit_deadline=rate_limit_deadline,
+            rate_limit_attempt=rate_limit_attempt,
+        )
 
     def execute_complete(
         self, context: Context, event: dict[str, Any] | None = None, submitted_at: float | None = None

@@ -359,6 +359,28 @@ def test_429_on_submit_defers_to_a_timer_then_submits(server: SegmindTestServer,
     assert [r.status for r in server.find(method="POST")] == [429, 200]
 
 
+def test_rate_limit_without_retry_after_backs_off_more_each_time(
+    server: SegmindTestServer, tmp_path: Path
+) -> None:
+    server.inject(Fault(status=429, endpoint="v2_submit", times=3))
+    op = make_op(deferrable=True, output_dir=str(tmp_path), rate_limit_max_wait=3600)
+    context = make_context(FakeTaskStateStore())
+    waits = []
+    with pytest.raises(TaskDeferred) as info:
+        op.execute(context)
+    deferred = info.value
+    for attempt in range(1, 4):
+        if attempt > 1:
+            with pytest.raises(TaskDeferred) as info:
+                op.execute_after_rate_limit(context, event=None, **deferred.kwargs)
+            deferred = info.value
+        assert deferred.kwargs["rate_limit_attempt"] == attempt + 1
+        waits.append((deferred.trigger.moment.timestamp() - time.time()))
+    assert 1.0 <= waits[0] <= 5.5
+    assert waits[0] < waits[2]  # 2.5-5 s, then 5-10 s, then 10-20 s
+    assert 9.0 <= waits[2] <= 20.5
+
+
 def test_rate_limit_wait_is_bounded(server: SegmindTestServer, tmp_path: Path) -> None:
     server.inject(Fault(status=429, endpoint="v2_submit", headers={"Retry-After": "120"}))
     op = make_op(deferrable=True, output_dir=str(tmp_path), rate_limit_max_wait=60)
