@@ -375,7 +375,7 @@ def test_rate_limit_without_retry_after_backs_off_more_each_time(
                 op.execute_after_rate_limit(context, event=None, **deferred.kwargs)
             deferred = info.value
         assert deferred.kwargs["rate_limit_attempt"] == attempt + 1
-        waits.append((deferred.trigger.moment.timestamp() - time.time()))
+        waits.append(deferred.trigger.moment.timestamp() - time.time())
     assert 1.0 <= waits[0] <= 5.5
     assert waits[0] < waits[2]  # 2.5-5 s, then 5-10 s, then 10-20 s
     assert 9.0 <= waits[2] <= 20.5
