@@ -199,3 +199,21 @@ def test_retry_resumes_the_request_through_task_state_store(server: SegmindTestS
     assert [(r.path, r.status) for r in posts] == [("/v2/gpt-image-1.5", 200)]
     (uri,) = xcoms("segmind_retry_resume", dag_run.run_id)[("slow", "return_value", -1)]
     assert open_image(uri).size == (1024, 1024)
+
+
+def test_a_typo_is_an_import_error_naming_field_and_allowed_values(tmp_path: Path) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    (tmp_path / "typo_dag.py").write_text(
+        "from datetime import datetime\n"
+        "from airflow.providers.common.compat.sdk import DAG\n"
+        "from airflow_provider_segmind.operators.segmind import SegmindGenerateImageOperator\n"
+        "with DAG('typo', schedule=None, start_date=datetime(2026, 1, 1)):\n"
+        "    SegmindGenerateImageOperator(task_id='t', prompt='x', parameters={'size': '1024x1025'})\n"
+    )
+    errors = DagBag(dag_folder=str(tmp_path)).import_errors
+    (message,) = errors.values()
+    assert "SegmindValidationError" in message
+    assert "'size'" in message and "1024x1025" in message
+    for allowed in ("1024x1024", "1536x1024", "1024x1536", "auto"):
+        assert allowed in message
