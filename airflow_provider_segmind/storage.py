@@ -70,7 +70,10 @@ def to_storage_path(
 
 def _attach_fsspec_scheme(scheme: str) -> None:
     """Make a scheme that Airflow has no provider for usable, when fsspec itself knows it."""
-    from airflow.sdk.io import attach, has_fs
+    try:
+        from airflow.sdk.io import attach, has_fs
+    except ImportError:  # Airflow 2.x
+        from airflow.io import attach, has_fs  # type: ignore[no-redef]
 
     if has_fs(scheme):
         return
