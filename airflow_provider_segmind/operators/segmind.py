@@ -21,11 +21,8 @@ from airflow.providers.common.compat.sdk import BaseOperator, conf
 
 from airflow_provider_segmind.connection import DEFAULT_CONN_ID
 from airflow_provider_segmind.exceptions import (
-    SegmindBadResponseError,
-    SegmindError,
     SegmindNotFoundError,
     SegmindRateLimitError,
-    SegmindRequestFailedError,
     SegmindTimeoutError,
 )
 from airflow_provider_segmind.models import build_request_body, expected_output_format, validate_model_slug
@@ -296,27 +293,23 @@ class SegmindGenerateImageOperator(BaseOperator):
         self, context: Context, event: dict[str, Any] | None = None, submitted_at: float | None = None
     ) -> list[str]:
         """Back from the trigger: download the output(s) atomically, or fail with Segmind's words."""
-        event = _checked_event(event)
-        request_id = event["request_id"]
-        if event["status"] == "failed":
-            raise SegmindRequestFailedError(
-                "The queued request failed.", error_text=event.get("message"), request_id=request_id
-            )
-        if event["status"] == "timeout":
-            raise SegmindTimeoutError(
-                event.get("message") or f"Request {request_id} did not finish within {self.timeout:.0f} s.",
+        from airflow_provider_segmind.triggers.segmind import output_urls_from_event
+
+        def timed_out(request_id: str, message: str) -> SegmindTimeoutError:
+            return SegmindTimeoutError(
+                message or f"Request {request_id} did not finish within {self.timeout:.0f} s.",
                 request_id=request_id,
                 hint="Raise timeout; a retry of this task resumes the same request while Segmind keeps it.",
             )
-        if event["status"] == "error":
-            raise SegmindError(event.get("message") or "Polling the request failed.", request_id=request_id)
+
+        request_id, output_urls = output_urls_from_event(event, on_timeout=timed_out)
         body = self._request_body()
         expected = expected_output_format(body)
         from airflow_provider_segmind.storage import uri_of, write_atomically
 
         uris: list[str] = []
         image_info: list[dict[str, Any]] = []
-        for index, url in enumerate(event["output_urls"]):
+        for index, url in enumerate(output_urls):
             extension = _extension_for(expected, url)
             target = self._target(context, index, extension)
             downloaded = write_atomically(target, partial(self.hook.download, url, expected_format=expected))
@@ -442,16 +435,3 @@ def _extension_for(expected: str | None, url: str) -> str:
         return EXTENSIONS.get(expected, expected)
     tail = url.split("?", 1)[0].rsplit(".", 1)
     return tail[1].lower() if len(tail) == 2 and 2 <= len(tail[1]) <= 4 else "img"
-
-
-def _checked_event(event: Any) -> dict[str, Any]:
-    """Validate the trigger's event before trusting it (it crossed a process boundary)."""
-    if not isinstance(event, dict) or event.get("status") not in {"success", "failed", "timeout", "error"}:
-        raise SegmindBadResponseError(f"Unexpected event from the Segmind trigger: {event!r:.300}")
-    if not isinstance(event.get("request_id"), str):
-        raise SegmindBadResponseError(f"The Segmind trigger's event has no request_id: {event!r:.300}")
-    if event["status"] == "success":
-        urls = event.get("output_urls")
-        if not isinstance(urls, list) or not urls or not all(isinstance(u, str) for u in urls):
-            raise SegmindBadResponseError(f"The Segmind trigger's event has no output URLs: {event!r:.300}")
-    return event

@@ -23,8 +23,6 @@ from airflow.providers.common.compat.sdk import (
 
 from airflow_provider_segmind.connection import DEFAULT_CONN_ID
 from airflow_provider_segmind.exceptions import (
-    SegmindBadResponseError,
-    SegmindError,
     SegmindRequestFailedError,
 )
 
@@ -111,29 +109,11 @@ class SegmindRequestSensor(BaseSensorOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> list[str]:
         """Back from the trigger: the output URLs, or the failure as Airflow users expect it."""
-        if not isinstance(event, dict) or event.get("status") not in {
-            "success",
-            "failed",
-            "timeout",
-            "error",
-        }:
-            raise SegmindBadResponseError(f"Unexpected event from the Segmind trigger: {event!r:.300}")
-        status = event["status"]
-        message = event.get("message") or ""
-        if status == "success":
-            urls = event.get("output_urls")
-            if not isinstance(urls, list) or not urls:
-                raise SegmindBadResponseError(
-                    f"The Segmind trigger's event has no output URLs: {event!r:.300}"
-                )
-            return [str(u) for u in urls]
-        if status == "failed":
-            raise SegmindRequestFailedError(
-                "The queued request failed.", error_text=message, request_id=self.request_id
-            )
-        if status == "timeout":
-            text = f"Sensor timed out waiting for request {self.request_id}. {message}"
-            if self.soft_fail:
-                raise AirflowSkipException(text)
-            raise AirflowSensorTimeout(text)
-        raise SegmindError(message or "Polling the request failed.", request_id=self.request_id)
+        from airflow_provider_segmind.triggers.segmind import output_urls_from_event
+
+        def timed_out(request_id: str, message: str) -> Exception:
+            text = f"Sensor timed out waiting for request {request_id}. {message}"
+            return AirflowSkipException(text) if self.soft_fail else AirflowSensorTimeout(text)
+
+        _, output_urls = output_urls_from_event(event, on_timeout=timed_out)
+        return output_urls

@@ -14,13 +14,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_segmind.connection import validate_request_id
-from airflow_provider_segmind.exceptions import SegmindError, SegmindRateLimitError
+from airflow_provider_segmind.exceptions import (
+    SegmindBadResponseError,
+    SegmindError,
+    SegmindRateLimitError,
+    SegmindRequestFailedError,
+)
 from airflow_provider_segmind.models import RequestStatus
 from airflow_provider_segmind.policy import RetryPolicy
 
@@ -29,6 +34,36 @@ EVENT_SUCCESS = "success"
 EVENT_FAILED = "failed"
 EVENT_TIMEOUT = "timeout"
 EVENT_ERROR = "error"
+EVENT_STATUSES = frozenset({EVENT_SUCCESS, EVENT_FAILED, EVENT_TIMEOUT, EVENT_ERROR})
+
+
+def output_urls_from_event(
+    event: Any, *, on_timeout: Callable[[str, str], BaseException]
+) -> tuple[str, list[str]]:
+    """The request id and output URLs of a successful trigger event; raise for every other outcome.
+
+    The event crossed a process boundary, so it is validated before it is trusted. A FAILED
+    request raises with Segmind's own text, a polling error as a ``SegmindError``; a timeout
+    raises ``on_timeout(request_id, message)``, because operators and sensors fail differently.
+    """
+    if not isinstance(event, dict) or event.get("status") not in EVENT_STATUSES:
+        raise SegmindBadResponseError(f"Unexpected event from the Segmind trigger: {event!r:.300}")
+    request_id = event.get("request_id")
+    if not isinstance(request_id, str):
+        raise SegmindBadResponseError(f"The Segmind trigger's event has no request_id: {event!r:.300}")
+    message = event.get("message") or ""
+    if event["status"] == EVENT_FAILED:
+        raise SegmindRequestFailedError(
+            "The queued request failed.", error_text=message, request_id=request_id
+        )
+    if event["status"] == EVENT_TIMEOUT:
+        raise on_timeout(request_id, message)
+    if event["status"] == EVENT_ERROR:
+        raise SegmindError(message or "Polling the request failed.", request_id=request_id)
+    urls = event.get("output_urls")
+    if not isinstance(urls, list) or not urls or not all(isinstance(u, str) for u in urls):
+        raise SegmindBadResponseError(f"The Segmind trigger's event has no output URLs: {event!r:.300}")
+    return request_id, urls
 
 
 class SegmindRequestTrigger(BaseTrigger):
