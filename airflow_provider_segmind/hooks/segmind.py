@@ -32,7 +32,6 @@ from airflow_provider_segmind.exceptions import (
 )
 from airflow_provider_segmind.get_provider_info import UI_FIELD_BEHAVIOUR
 from airflow_provider_segmind.models import (
-    TERMINAL_STATUSES,
     CreditsResponse,
     RequestStatus,
     V2ResultResponse,
@@ -234,23 +233,33 @@ class SegmindHook(BaseHook):
         deadline = time.monotonic() + timeout
         request_id = request.request_id if isinstance(request, V2SubmitResponse) else request
         while True:
-            status = self.get_status(request)
-            if status.status in TERMINAL_STATUSES:
-                break
+            answer = self.poll_once(request)
+            if isinstance(answer, V2ResultResponse):
+                return answer
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise SegmindTimeoutError(
-                    f"Request {request_id} was still {status.status} after {timeout:.0f} s.",
+                    f"Request {request_id} was still {answer.status} after {timeout:.0f} s.",
                     request_id=request_id,
                     hint="Raise the timeout; the result stays available for one hour after submission.",
                 )
             sleep(min(poll_interval, remaining))
+
+    def poll_once(self, request: V2SubmitResponse | str) -> V2StatusResponse | V2ResultResponse:
+        """One look at a queued request: its status while it runs, its COMPLETED result when done.
+
+        A FAILED request raises ``SegmindRequestFailedError`` with Segmind's text. The result is
+        fetched only once the status says COMPLETED, so a poll costs one GET while waiting.
+        """
+        request_id = request.request_id if isinstance(request, V2SubmitResponse) else request
+        status = self.get_status(request)
         if status.status == RequestStatus.FAILED:
             raise SegmindRequestFailedError(
                 "The queued request failed.", error_text=status.error, request_id=request_id
             )
-        result = self.get_result(request)
-        return raise_for_failed(result, request_id)
+        if status.status != RequestStatus.COMPLETED:
+            return status
+        return raise_for_failed(self.get_result(request), request_id)
 
     # -- downloads ---------------------------------------------------------------------------
 

@@ -22,9 +22,6 @@ from airflow.providers.common.compat.sdk import (
 )
 
 from airflow_provider_segmind.connection import DEFAULT_CONN_ID
-from airflow_provider_segmind.exceptions import (
-    SegmindRequestFailedError,
-)
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -71,18 +68,13 @@ class SegmindRequestSensor(BaseSensorOperator):
         return SegmindHook(self.segmind_conn_id)
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
-        from airflow_provider_segmind.hooks.segmind import raise_for_failed
+        from airflow_provider_segmind.models import V2ResultResponse
 
-        status = self.hook.get_status(self.request_id)
-        self.log.info("Request %s is %s", self.request_id, status.status)
-        if status.status == "FAILED":
-            raise SegmindRequestFailedError(
-                "The queued request failed.", error_text=status.error, request_id=self.request_id
-            )
-        if status.status != "COMPLETED":
+        answer = self.hook.poll_once(self.request_id)
+        self.log.info("Request %s is %s", self.request_id, answer.status)
+        if not isinstance(answer, V2ResultResponse):
             return False
-        result = raise_for_failed(self.hook.get_result(self.request_id), self.request_id)
-        return PokeReturnValue(is_done=True, xcom_value=result.output_urls)
+        return PokeReturnValue(is_done=True, xcom_value=answer.output_urls)
 
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
