@@ -135,44 +135,6 @@ def _extra_number(extra: Mapping[str, Any], name: str, override: float | None, d
     return number
 
 
-def resolve_settings(
-    *,
-    conn_id: str,
-    host: str | None,
-    port: int | None,
-    password: str | None,
-    extra: Mapping[str, Any],
-    connection_found: bool,
-    connect_timeout: float | None = None,
-    read_timeout: float | None = None,
-    environ: Mapping[str, str] | None = None,
-) -> ConnectionSettings:
-    """Build settings from a connection's parts; hook arguments win over the connection's extras.
-
-    The key is the connection's password. When the connection is missing (only for the default
-    connection id) or has no password, ``SEGMIND_API_KEY`` is used, as Segmind's own SDK does.
-    """
-    env = os.environ if environ is None else environ
-    if not connection_found and conn_id != DEFAULT_CONN_ID:
-        raise SegmindConfigurationError(
-            f"The Airflow connection '{conn_id}' does not exist.",
-            hint="Create it (type 'Segmind', API key as password), or use 'segmind_default' with "
-            f"{API_KEY_ENV_VAR}.",
-        )
-    api_key = (password or "").strip() or (env.get(API_KEY_ENV_VAR) or "").strip()
-    if not api_key:
-        raise SegmindConfigurationError(
-            "No Segmind API key was found.",
-            hint=NO_KEY_HINT.format(conn_id=conn_id, env_id=conn_id.upper()),
-        )
-    return ConnectionSettings(
-        base_url=normalise_base_url(host, port),
-        api_key=api_key,
-        connect_timeout=_extra_number(extra, "connect_timeout", connect_timeout, DEFAULT_CONNECT_TIMEOUT),
-        read_timeout=_extra_number(extra, "read_timeout", read_timeout, DEFAULT_READ_TIMEOUT),
-    )
-
-
 def settings_from_connection(
     conn: Any,
     *,
@@ -181,17 +143,30 @@ def settings_from_connection(
     connect_timeout: float | None = None,
     read_timeout: float | None = None,
 ) -> ConnectionSettings:
-    """``resolve_settings`` from an Airflow ``Connection`` (or None when it does not exist).
+    """Build settings from an Airflow ``Connection`` (None when it does not exist).
 
-    ``extra`` is passed in because the sync and async paths read it differently.
+    Hook arguments win over the connection's extras; ``extra`` is passed in because the sync and
+    async paths read it differently. The key is the connection's password. When the connection is
+    missing (only for the default connection id) or has no password, ``SEGMIND_API_KEY`` is used,
+    as Segmind's own SDK does.
     """
-    return resolve_settings(
-        conn_id=conn_id,
-        host=conn.host if conn is not None else None,
-        port=conn.port if conn is not None else None,
-        password=conn.password if conn is not None else None,
-        extra=extra or {},
-        connection_found=conn is not None,
-        connect_timeout=connect_timeout,
-        read_timeout=read_timeout,
+    if conn is None and conn_id != DEFAULT_CONN_ID:
+        raise SegmindConfigurationError(
+            f"The Airflow connection '{conn_id}' does not exist.",
+            hint="Create it (type 'Segmind', API key as password), or use 'segmind_default' with "
+            f"{API_KEY_ENV_VAR}.",
+        )
+    password = conn.password if conn is not None else None
+    api_key = (password or "").strip() or os.environ.get(API_KEY_ENV_VAR, "").strip()
+    if not api_key:
+        raise SegmindConfigurationError(
+            "No Segmind API key was found.",
+            hint=NO_KEY_HINT.format(conn_id=conn_id, env_id=conn_id.upper()),
+        )
+    extra = extra or {}
+    return ConnectionSettings(
+        base_url=normalise_base_url(conn.host, conn.port) if conn is not None else DEFAULT_BASE_URL,
+        api_key=api_key,
+        connect_timeout=_extra_number(extra, "connect_timeout", connect_timeout, DEFAULT_CONNECT_TIMEOUT),
+        read_timeout=_extra_number(extra, "read_timeout", read_timeout, DEFAULT_READ_TIMEOUT),
     )

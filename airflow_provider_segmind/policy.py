@@ -177,7 +177,7 @@ def error_for_answer(
         retired = " The model has been retired." if status_code == 410 else ""
         return SegmindNotFoundError(f"{what}: not found.{retired}", **common)
     if status_code == 429:
-        retry_after = parse_retry_after((headers or {}).get("Retry-After") or _header(headers, "retry-after"))
+        retry_after = parse_retry_after(_header(headers, "retry-after"))
         wait = f" Segmind asked to wait {retry_after:.0f} s." if retry_after is not None else ""
         return SegmindRateLimitError(f"{what}: rate limited.{wait}", retry_after=retry_after, **common)
     if status_code == 422 and body_status(body)[0] == "FAILED":

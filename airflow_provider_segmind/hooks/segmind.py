@@ -171,14 +171,15 @@ class SegmindHook(BaseHook):
         for url in payload.urls:
             images.append(self.download_image(url, expected_format=expected))
         elapsed = time.monotonic() - started
-        credits_left = remaining_credits(dict(response.headers))
+        headers = dict(response.headers)
+        credits_left = remaining_credits(headers)
         self._log_call(what, response.status_code, elapsed, credits_left, f"{len(images)} image(s)")
         return GenerationResult(
             model=slug,
             images=images,
             elapsed_seconds=elapsed,
             remaining_credits=credits_left,
-            response_headers=dict(response.headers),
+            response_headers=headers,
         )
 
     def submit(
