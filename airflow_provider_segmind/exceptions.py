@@ -188,6 +188,11 @@ class SegmindRequestFailedError(SegmindError):
     default_hint = "Change the prompt or parameters (a moderation refusal is reported here too)."
 
 
+class SegmindRequestFailedFinalError(SegmindRequestFailedError, AirflowFailException):
+    """A FAILED request seen by a task that only watches it (the sensor): a retry would read the
+    same FAILED again, so the task fails without Airflow retries."""
+
+
 class SegmindTimeoutError(SegmindError):
     """A read timed out, or a wait passed its deadline."""
 
@@ -235,6 +240,7 @@ __all__ = [
     "SegmindNotFoundError",
     "SegmindRateLimitError",
     "SegmindRequestFailedError",
+    "SegmindRequestFailedFinalError",
     "SegmindServerError",
     "SegmindTimeoutError",
     "SegmindValidationError",

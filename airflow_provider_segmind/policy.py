@@ -15,15 +15,13 @@ on a POST is raised with ``may_have_been_charged=True`` and is never re-sent aut
 from __future__ import annotations
 
 import email.utils
-import html
-import json
 import logging
 import random
-import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
 
 import tenacity
 
@@ -41,54 +39,15 @@ from airflow_provider_segmind.exceptions import (
     SegmindValidationError,
     redact_key,
 )
+from airflow_provider_segmind.responses import body_status, extract_error_text, is_failed_answer
+
+if TYPE_CHECKING:
+    from airflow_provider_segmind.deadline import Deadline
 
 log = logging.getLogger(__name__)
 
 #: Statuses after which a POST cannot have started a generation, so re-sending it is free.
 POST_SAFE_RETRY_STATUSES = frozenset({429, 502, 503})
-#: Longest error text quoted from a server in a message.
-MAX_ERROR_TEXT = 300
-
-
-def extract_error_text(body: bytes | str | None, content_type: str | None = None) -> str | None:
-    """Pull a human message out of an error body, whatever its shape.
-
-    Segmind answers ``{"error": "..."}``; gateways in front of it answer HTML or nothing.
-    """
-    if not body:
-        return None
-    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
-    text = text.strip()
-    if not text:
-        return None
-    ctype = (content_type or "").lower()
-    if "json" in ctype or text[:1] in "{[":
-        try:
-            data = json.loads(text)
-        except ValueError:
-            data = None
-        if isinstance(data, dict):
-            for key in ("error", "message", "detail", "msg"):
-                value = data.get(key)
-                if isinstance(value, str) and value.strip():
-                    return _shorten(value.strip())
-                if isinstance(value, (dict, list)) and value:
-                    return _shorten(json.dumps(value))
-            return _shorten(text)
-        if data is not None:
-            return _shorten(text)
-    if "html" in ctype or text.lstrip().startswith("<"):
-        title = re.search(r"<title[^>]*>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
-        if title and title.group(1).strip():
-            return _shorten(html.unescape(title.group(1).strip()))
-        stripped = re.sub(r"<[^>]+>", " ", text)
-        stripped = " ".join(html.unescape(stripped).split())
-        return _shorten(stripped) if stripped else None
-    return _shorten(" ".join(text.split()))
-
-
-def _shorten(text: str) -> str:
-    return text if len(text) <= MAX_ERROR_TEXT else text[: MAX_ERROR_TEXT - 1] + "…"
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
@@ -113,30 +72,53 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     return max(0.0, seconds)
 
 
-def body_status(body: bytes | str | None) -> tuple[str | None, str | None]:
-    """The ``status`` and ``error`` fields of a JSON body, when it has them."""
-    if not body:
-        return None, None
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return None, None
-    if not isinstance(data, dict):
-        return None, None
-    status = data.get("status")
-    error = data.get("error")
-    return (
-        status.upper() if isinstance(status, str) else None,
-        error if isinstance(error, str) else None,
-    )
+#: Segmind's 429 names the moment its window reopens, in UTC, instead of sending Retry-After.
+RATE_LIMIT_RESET_HEADER = "x-rate-limit-reset-at-utc"
 
 
-def is_failed_answer(status_code: int, body: bytes | str | None) -> bool:
-    """True for Segmind's way of reporting a finished-but-failed v2 request (422 + FAILED).
+def parse_reset_at(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds until the moment in an ``x-rate-limit-reset-at-utc`` header, or None.
 
-    Such an answer is a result to hand back, not a transport error to raise or retry.
+    The header's exact format is not documented, so every plausible one is read: ISO 8601 (with
+    or without a zone; no zone means UTC), an HTTP date, or Unix time in seconds or milliseconds.
     """
-    return status_code == 422 and body_status(body)[0] == "FAILED"
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    current = time.time() if now is None else now
+    moment: float | None = None
+    try:
+        number = float(text)
+    except ValueError:
+        number = None
+    if number is not None:
+        if number != number or number in (float("inf"), float("-inf")):
+            return None
+        moment = number / 1000.0 if number > 1e11 else number
+    else:
+        try:
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace(" ", "T", 1))
+        except ValueError:
+            try:
+                parsed = email.utils.parsedate_to_datetime(text)
+            except (TypeError, ValueError, IndexError):
+                return None
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=timezone.utc)
+        moment = parsed.timestamp()
+    return max(0.0, moment - current)
+
+
+def rate_limit_wait(headers: Mapping[str, str] | None, *, now: float | None = None) -> float | None:
+    """Seconds a 429 asks to wait: ``Retry-After`` when present, else Segmind's reset moment.
+
+    None when the answer says neither; callers then back off on their own. This is the one place
+    every path (sync hook, deferrable submit, trigger polls, sensor) reads a 429's wait from.
+    """
+    wait = parse_retry_after(header_value(headers, "retry-after"), now=now)
+    if wait is None:
+        wait = parse_reset_at(header_value(headers, RATE_LIMIT_RESET_HEADER), now=now)
+    return wait
 
 
 def error_for_answer(
@@ -177,7 +159,7 @@ def error_for_answer(
         retired = " The model has been retired." if status_code == 410 else ""
         return SegmindNotFoundError(f"{what}: not found.{retired}", **common)
     if status_code == 429:
-        retry_after = parse_retry_after(_header(headers, "retry-after"))
+        retry_after = rate_limit_wait(headers)
         wait = f" Segmind asked to wait {retry_after:.0f} s." if retry_after is not None else ""
         return SegmindRateLimitError(f"{what}: rate limited.{wait}", retry_after=retry_after, **common)
     if status_code == 422 and body_status(body)[0] == "FAILED":
@@ -192,7 +174,8 @@ def error_for_answer(
     return SegmindBadResponseError(f"{what}: unexpected HTTP status.", **common)
 
 
-def _header(headers: Mapping[str, str] | None, name: str) -> str | None:
+def header_value(headers: Mapping[str, str] | None, name: str) -> str | None:
+    """A header by its lower-case name, whatever case the answer used."""
     if not headers:
         return None
     for key, value in headers.items():
@@ -223,11 +206,14 @@ def is_retryable(exc: BaseException, method: str) -> bool:
 class RetryPolicy:
     """How long and how often a call is retried; shared by the sync and the async transport.
 
-    :param max_attempts: tries in all, the first included.
-    :param max_wait: seconds of waiting in all across the retries of one call. A ``Retry-After``
-        that would overrun it ends the retries: the rate-limit error is raised instead.
-    :param initial_backoff: first exponential backoff step, in seconds.
-    :param max_backoff: longest single backoff when the server gave no ``Retry-After``.
+    :param max_attempts: tries in all, the first included, for failures other than 429. A 429 is
+        not a failure of the call: its retries are bounded by ``max_wait`` (and the call's
+        deadline) alone, so a long rate-limit window is waited out as far as the budget allows.
+    :param max_wait: seconds of waiting in all across the retries of one call. A wait that would
+        overrun it (or the call's deadline) ends the retries: the last error is raised instead.
+    :param initial_backoff: first exponential backoff step, in seconds; also the shortest wait
+        after a 429, however short a wait the server asked for (``Retry-After: 0`` included).
+    :param max_backoff: longest single backoff when the server named no wait.
     :param retry_rate_limits: False to raise a 429 at once, for callers that wait it out elsewhere
         (the deferrable operator waits on a timer in the triggerer, not in the worker).
     """
@@ -247,13 +233,15 @@ class RetryPolicy:
     def wait_for(self, exc: BaseException | None, attempt: int) -> float:
         """Seconds to sleep before try ``attempt + 1`` after ``exc``.
 
-        ``Retry-After`` is honoured as given (plus up to 10% jitter so that many tasks released
-        at once do not hit the next window together); otherwise exponential backoff with full
-        jitter.
+        A 429's named wait (``Retry-After`` or Segmind's reset moment) is honoured, never shorter
+        than ``initial_backoff`` (a wait of 0 would be a busy loop), plus up to 10% jitter so that
+        many tasks released at once do not hit the next window together. Otherwise exponential
+        backoff with jitter, between half and all of the step.
         """
         if isinstance(exc, SegmindRateLimitError) and exc.retry_after is not None:
-            return exc.retry_after + random.uniform(0, 0.1 * exc.retry_after)
-        ceiling = min(self.max_backoff, self.initial_backoff * (2 ** (attempt - 1)))
+            named = max(exc.retry_after, self.initial_backoff)
+            return named + random.uniform(0, 0.1 * named)
+        ceiling = min(self.max_backoff, self.initial_backoff * (2 ** (max(attempt, 1) - 1)))
         return random.uniform(ceiling / 2, ceiling)
 
     def should_retry(self, exc: BaseException, method: str) -> bool:
@@ -262,36 +250,45 @@ class RetryPolicy:
             return False
         return is_retryable(exc, method)
 
-    def tenacity_kwargs(
-        self, method: str, *, on_retry: Callable[[str], None] | None = None
-    ) -> dict[str, Any]:
+    def tenacity_kwargs(self, method: str, *, deadline: Deadline | None = None) -> dict[str, Any]:
         """Keyword arguments for ``tenacity.Retrying`` / ``tenacity.AsyncRetrying``.
 
         Both transports build their retry loop from this, so they cannot disagree.
+
+        :param deadline: no retry sleeps past it; the last error is raised instead.
         """
+        failures = 0  # failures other than 429, for max_attempts and the backoff step
+        rate_limits = 0
 
         def _wait(state: tenacity.RetryCallState) -> float:
+            nonlocal failures, rate_limits
             exc = state.outcome.exception() if state.outcome else None
-            return self.wait_for(exc, state.attempt_number)
+            if isinstance(exc, SegmindRateLimitError):
+                rate_limits += 1
+                return self.wait_for(exc, rate_limits)
+            failures += 1
+            return self.wait_for(exc, failures)
 
         def _stop(state: tenacity.RetryCallState) -> bool:
             # tenacity computes the wait before asking whether to stop, so the budget check can
-            # include the sleep about to happen: stop rather than sleep past ``max_wait``.
-            if state.attempt_number >= self.max_attempts:
+            # include the sleep about to happen: stop rather than sleep past the budget.
+            if failures >= self.max_attempts:
                 return True
-            return state.idle_for + state.upcoming_sleep > self.max_wait
+            if state.idle_for + state.upcoming_sleep > self.max_wait:
+                return True
+            return deadline is not None and state.upcoming_sleep >= deadline.remaining()
 
         def _before_sleep(state: tenacity.RetryCallState) -> None:
             sleep = state.next_action.sleep if state.next_action else 0.0
             exc = state.outcome.exception() if state.outcome else None
-            note = (
-                f"{method} attempt {state.attempt_number} of {self.max_attempts} failed "
-                f"({type(exc).__name__}: HTTP {getattr(exc, 'status_code', None)}); "
-                f"retrying in {sleep:.1f} s"
+            log.warning(
+                "%s attempt %d failed (%s: HTTP %s); retrying in %.1f s",
+                method,
+                state.attempt_number,
+                type(exc).__name__,
+                getattr(exc, "status_code", None),
+                sleep,
             )
-            log.warning(note)
-            if on_retry is not None:
-                on_retry(note)
 
         return {
             "retry": tenacity.retry_if_exception(lambda exc: self.should_retry(exc, method)),
@@ -301,13 +298,13 @@ class RetryPolicy:
             "reraise": True,
         }
 
-    def retrying(self, method: str) -> tenacity.Retrying:
+    def retrying(self, method: str, *, deadline: Deadline | None = None) -> tenacity.Retrying:
         """A synchronous retry loop for one call."""
-        return tenacity.Retrying(**self.tenacity_kwargs(method))
+        return tenacity.Retrying(**self.tenacity_kwargs(method, deadline=deadline))
 
-    def async_retrying(self, method: str) -> tenacity.AsyncRetrying:
+    def async_retrying(self, method: str, *, deadline: Deadline | None = None) -> tenacity.AsyncRetrying:
         """An asynchronous retry loop for one call (the triggerer's side)."""
-        return tenacity.AsyncRetrying(**self.tenacity_kwargs(method))
+        return tenacity.AsyncRetrying(**self.tenacity_kwargs(method, deadline=deadline))
 
 
 __all__ = [
@@ -319,5 +316,7 @@ __all__ = [
     "extract_error_text",
     "is_failed_answer",
     "is_retryable",
+    "parse_reset_at",
     "parse_retry_after",
+    "rate_limit_wait",
 ]

@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import base64
 import binascii
+import html
 import json
-from collections.abc import Iterable
+import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, BinaryIO
 
 from airflow_provider_segmind.exceptions import SegmindBadResponseError
 
+#: Longest error text quoted from a server in a message.
+MAX_ERROR_TEXT = 300
 #: File extension for each image format Segmind returns.
 EXTENSIONS = {"png": "png", "jpeg": "jpg", "webp": "webp", "gif": "gif"}
 
@@ -39,15 +43,32 @@ def check_image(data: bytes, expected_format: str | None, *, source: str) -> str
     """Return the format of ``data``; raise when it is not an image or not the asked format."""
     found = detect_image_format(data[:16])
     if found is None:
-        preview = data[:40]
+        # The bytes themselves are never quoted: a server that echoes request headers would put
+        # the API key in the message (and a preview cut mid-key escapes any redaction).
         raise SegmindBadResponseError(
-            f"{source} did not return an image ({len(data)} bytes starting {preview!r}).",
+            f"{source} did not return an image ({len(data)} bytes that look like {_kind_of(data)}).",
         )
     if expected_format is not None and found != expected_format:
         raise SegmindBadResponseError(
             f"{source} returned a {found} image, but output_format={expected_format!r} was asked for.",
         )
     return found
+
+
+def _kind_of(data: bytes) -> str:
+    """A word for what a non-image body is, for error messages that must not quote it."""
+    text = data[:64].lstrip()
+    if not text:
+        return "nothing"
+    if text[:1] in (b"{", b"["):
+        return "JSON"
+    if text[:1] == b"<":
+        return "HTML or XML"
+    try:
+        text.decode("utf-8")
+    except UnicodeDecodeError:
+        return "binary data of no known image format"
+    return "text"
 
 
 @dataclass(frozen=True)
@@ -81,11 +102,46 @@ class GenerationResult:
 
 @dataclass(frozen=True)
 class DownloadedImage:
-    """An image streamed from an output URL into a file object."""
+    """An image streamed into a file object: from an output URL, or from the answer itself."""
 
-    url: str
+    url: str | None
     format: str
     size_bytes: int
+
+
+#: Where the images of a generation go: ``sink(index, extension, fill)`` opens the target of the
+#: ``index``-th image, calls ``fill(fileobj)`` to write it, and returns what ``fill`` returned.
+ImageSink = Callable[[int, str, Callable[[BinaryIO], DownloadedImage]], DownloadedImage]
+
+
+@dataclass(frozen=True)
+class WrittenGeneration:
+    """What one synchronous generation wrote through a sink (no image bytes are kept)."""
+
+    model: str
+    images: list[DownloadedImage]
+    elapsed_seconds: float
+    remaining_credits: float | None = None
+    request_id: str | None = None
+    response_headers: dict[str, str] = field(default_factory=dict)
+
+
+def extension_for(
+    image_format: str | None, *, url: str | None = None, content_type: str | None = None
+) -> str:
+    """The file extension for an image: from its format when known, else from the URL's or the
+    Content-Type's, else ``img``."""
+    if image_format:
+        return EXTENSIONS.get(image_format, image_format)
+    if content_type:
+        subtype = content_type.split(";")[0].strip().lower().removeprefix("image/")
+        if subtype in EXTENSIONS or subtype == "jpg":
+            return EXTENSIONS.get(subtype, subtype)
+    if url:
+        tail = url.split("?", 1)[0].rsplit("/", 1)[-1].rsplit(".", 1)
+        if len(tail) == 2 and 2 <= len(tail[1]) <= 4 and tail[1].isalnum():
+            return tail[1].lower()
+    return "img"
 
 
 @dataclass(frozen=True)
@@ -171,3 +227,73 @@ def remaining_credits(headers: dict[str, str]) -> float | None:
             except ValueError:
                 return None
     return None
+
+
+# -- error bodies: what a failed answer says --------------------------------------------------
+
+
+def extract_error_text(body: bytes | str | None, content_type: str | None = None) -> str | None:
+    """Pull a human message out of an error body, whatever its shape.
+
+    Segmind answers ``{"error": "..."}``; gateways in front of it answer HTML or nothing.
+    """
+    if not body:
+        return None
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    text = text.strip()
+    if not text:
+        return None
+    ctype = (content_type or "").lower()
+    if "json" in ctype or text[:1] in "{[":
+        try:
+            data = json.loads(text)
+        except ValueError:
+            data = None
+        if isinstance(data, dict):
+            for key in ("error", "message", "detail", "msg"):
+                value = data.get(key)
+                if isinstance(value, str) and value.strip():
+                    return _shorten(value.strip())
+                if isinstance(value, (dict, list)) and value:
+                    return _shorten(json.dumps(value))
+            return _shorten(text)
+        if data is not None:
+            return _shorten(text)
+    if "html" in ctype or text.lstrip().startswith("<"):
+        title = re.search(r"<title[^>]*>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
+        if title and title.group(1).strip():
+            return _shorten(html.unescape(title.group(1).strip()))
+        stripped = re.sub(r"<[^>]+>", " ", text)
+        stripped = " ".join(html.unescape(stripped).split())
+        return _shorten(stripped) if stripped else None
+    return _shorten(" ".join(text.split()))
+
+
+def _shorten(text: str) -> str:
+    return text if len(text) <= MAX_ERROR_TEXT else text[: MAX_ERROR_TEXT - 1] + "…"
+
+
+def body_status(body: bytes | str | None) -> tuple[str | None, str | None]:
+    """The ``status`` and ``error`` fields of a JSON body, when it has them."""
+    if not body:
+        return None, None
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None, None
+    if not isinstance(data, dict):
+        return None, None
+    status = data.get("status")
+    error = data.get("error")
+    return (
+        status.upper() if isinstance(status, str) else None,
+        error if isinstance(error, str) else None,
+    )
+
+
+def is_failed_answer(status_code: int, body: bytes | str | None) -> bool:
+    """True for Segmind's way of reporting a finished-but-failed v2 request (422 + FAILED).
+
+    Such an answer is a result to hand back, not a transport error to raise or retry.
+    """
+    return status_code == 422 and body_status(body)[0] == "FAILED"

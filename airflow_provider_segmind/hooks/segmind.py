@@ -1,36 +1,37 @@
 """SegmindHook: authentication and every HTTP call to Segmind, in the worker (``requests``).
 
 The hook owns one ``requests.Session`` (connection pooling), reads its settings once from the
-Airflow connection, and leaves every decision about errors and retries to
-``airflow_provider_segmind.policy`` so that the triggerer's async path behaves identically.
+Airflow connection, and keeps only what ``requests`` needs: how to send, how to read a body, and
+which ``requests`` exception is which transport failure. What an answer means, what may be
+retried and how long a call may wait live in ``transport`` and ``policy``, shared with the
+triggerer's async hook.
 """
 
 from __future__ import annotations
 
 import io
 import time
-from functools import cached_property
+from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 import requests
 from airflow.providers.common.compat.sdk import AirflowNotFoundException, BaseHook, mask_secret
 
 from airflow_provider_segmind.connection import (
-    API_KEY_HEADER,
     DEFAULT_CONN_ID,
     ConnectionSettings,
-    origin_of,
     settings_from_connection,
 )
+from airflow_provider_segmind.deadline import Deadline
 from airflow_provider_segmind.exceptions import (
     SegmindBadResponseError,
-    SegmindConnectionError,
     SegmindError,
     SegmindRequestFailedError,
     SegmindTimeoutError,
     redact_key,
 )
 from airflow_provider_segmind.get_provider_info import UI_FIELD_BEHAVIOUR
+from airflow_provider_segmind.hooks.requests_session import ApiSession, DeadlineScope
 from airflow_provider_segmind.models import (
     CreditsResponse,
     RequestStatus,
@@ -41,40 +42,36 @@ from airflow_provider_segmind.models import (
     expected_output_format,
     validate_model_slug,
 )
-from airflow_provider_segmind.policy import RetryPolicy, error_for_answer, is_failed_answer
+from airflow_provider_segmind.policy import RetryPolicy
 from airflow_provider_segmind.responses import (
     DownloadedImage,
     GeneratedImage,
     GenerationResult,
+    ImageSink,
+    WrittenGeneration,
     check_image,
     detect_image_format,
+    extension_for,
     parse_v1_answer,
     remaining_credits,
 )
+from airflow_provider_segmind.transport import (
+    Call,
+    Failure,
+    attempt_deadline,
+    check_answer,
+    parse_model,
+    socket_timeouts,
+    transport_error,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Iterator, Mapping
+    from types import TracebackType
 
     from pydantic import BaseModel
 
 DOWNLOAD_CHUNK = 1 << 20
-
-
-class _ApiSession(requests.Session):
-    """A session that never carries the API key off the API's origin.
-
-    ``requests`` strips ``Authorization`` on a cross-host redirect but keeps custom headers such
-    as ``x-api-key``; a redirect from the API to the CDN would otherwise hand the key to the CDN.
-    """
-
-    def __init__(self, api_base_url: str) -> None:
-        super().__init__()
-        self._api_origin = origin_of(api_base_url)
-
-    def rebuild_auth(self, prepared_request: requests.PreparedRequest, response: requests.Response) -> None:
-        super().rebuild_auth(prepared_request, response)  # type: ignore[no-untyped-call]
-        if origin_of(prepared_request.url or "") != self._api_origin:
-            prepared_request.headers.pop(API_KEY_HEADER, None)
 
 
 class SegmindHook(BaseHook):
@@ -85,8 +82,10 @@ class SegmindHook(BaseHook):
         local test server). When the default connection does not exist, or has no password,
         ``SEGMIND_API_KEY`` is used.
     :param connect_timeout: seconds to wait for a connection; overrides the connection's extra.
-    :param read_timeout: seconds to wait for an answer; overrides the connection's extra. Keep it
-        above the model's generation time for v1 calls (about 40-60 s for GPT Image 1.5).
+    :param read_timeout: seconds to wait for an answer; overrides the connection's extra. A call
+        given no deadline must be over within connect + read timeout in all, however the server
+        sends its answer; keep it above the model's generation time for v1 calls (about 40-60 s
+        for GPT Image 1.5).
     :param retry_policy: how often and how long a failed call is retried (see ``RetryPolicy``).
     """
 
@@ -137,9 +136,11 @@ class SegmindHook(BaseHook):
     @cached_property
     def session(self) -> requests.Session:
         """One pooled session for the hook's lifetime."""
-        session = _ApiSession(self.settings.base_url)
-        session.headers["User-Agent"] = "airflow-provider-segmind"
-        return session
+        return ApiSession(self.settings.base_url)
+
+    def get_conn(self) -> requests.Session:
+        """The hook's client, as every Airflow hook offers: the pooled ``requests`` session."""
+        return self.session
 
     def close(self) -> None:
         """Release pooled connections (safe to call when no session was opened)."""
@@ -155,26 +156,88 @@ class SegmindHook(BaseHook):
         parameters: Mapping[str, Any] | BaseModel | None = None,
         *,
         prompt: str | None = None,
+        timeout: float | None = None,
     ) -> GenerationResult:
         """Generate with the synchronous v1 endpoint and return the image(s) in memory.
 
-        Parameters are validated before any request is sent. Images that come back as URLs are
-        downloaded (without the key). Every image is checked to be one, of the asked format.
+        For big outputs, ``generate_into`` streams them to storage instead. Parameters are
+        validated before any request is sent; every image is checked to be one, of the asked
+        format. ``timeout`` as for ``generate_into``.
+        """
+        kept: list[bytes] = []
+
+        def keep(index: int, extension: str, fill: Callable[[BinaryIO], DownloadedImage]) -> DownloadedImage:
+            buffer = io.BytesIO()
+            written = fill(buffer)
+            kept.append(buffer.getvalue())
+            return written
+
+        result = self.generate_into(model, parameters, prompt=prompt, sink=keep, timeout=timeout)
+        return GenerationResult(
+            model=result.model,
+            images=[
+                GeneratedImage(data, image.format, source_url=image.url)
+                for data, image in zip(kept, result.images, strict=True)
+            ],
+            elapsed_seconds=result.elapsed_seconds,
+            remaining_credits=result.remaining_credits,
+            response_headers=result.response_headers,
+        )
+
+    def generate_into(
+        self,
+        model: str,
+        parameters: Mapping[str, Any] | BaseModel | None = None,
+        *,
+        prompt: str | None = None,
+        sink: ImageSink,
+        timeout: float | None = None,
+    ) -> WrittenGeneration:
+        """Generate with v1 and hand each image to ``sink`` as it arrives, never whole in memory.
+
+        An ``image/*`` answer is streamed from the answer into the sink; images the answer names
+        by URL are streamed from the CDN (without the key); base64 images in a JSON answer are
+        necessarily read whole first.
+
+        :param sink: ``sink(index, extension, fill)``: opens where image ``index`` goes, calls
+            ``fill(fileobj)`` and returns its result. The operator's sink writes atomically.
+        :param timeout: seconds each attempt of the generation may take, from sending the POST to
+            the last image written; without it, connect + read timeout for the answer and again
+            for each download. Waits between attempts (429, 502, 503) are bounded by the retry
+            policy's ``max_wait``.
         """
         slug, body = self._request_body(model, parameters, prompt)
         expected = expected_output_format(body)
-        what = f"POST /v1/{slug}"
+        call = Call("POST", self.settings.url(f"/v1/{slug}"), f"POST /v1/{slug}", json_body=body)
         started = time.monotonic()
-        response = self._call("POST", self.settings.url(f"/v1/{slug}"), what=what, json_body=body)
-        payload = parse_v1_answer(response.headers.get("Content-Type"), response.content, source=what)
-        images = [GeneratedImage(data, check_image(data, expected, source=what)) for data in payload.images]
-        for url in payload.urls:
-            images.append(self.download_image(url, expected_format=expected))
+        answer = self._retry(
+            call,
+            lambda: self._open(call, Deadline.after(timeout, f"timeout={timeout:g} s") if timeout else None),
+        )
+        images: list[DownloadedImage] = []
+        with answer:
+            headers = answer.headers
+            content_type = headers.get("Content-Type", "")
+            if content_type.split(";")[0].strip().lower().startswith("image/"):
+                extension = extension_for(expected, content_type=content_type)
+                images.append(
+                    sink(0, extension, lambda f: answer.stream_into(f, expected, chunk_size=DOWNLOAD_CHUNK))
+                )
+                urls: list[str] = []
+            else:
+                payload = parse_v1_answer(content_type, answer.read(), source=call.what)
+                for data in payload.images:
+                    found = check_image(data, expected, source=call.what)
+                    images.append(sink(len(images), extension_for(found), _bytes_filler(data, found)))
+                urls = payload.urls
+        downloads_deadline = answer.deadline if timeout else None
+        for url in urls:
+            fill = partial(self.download, url, expected_format=expected, deadline=downloads_deadline)
+            images.append(sink(len(images), extension_for(expected, url=url), fill))
         elapsed = time.monotonic() - started
-        headers = dict(response.headers)
         credits_left = remaining_credits(headers)
-        self._log_call(what, response.status_code, elapsed, credits_left, f"{len(images)} image(s)")
-        return GenerationResult(
+        self._log_call(call.what, answer.status_code, elapsed, credits_left, f"{len(images)} image(s)")
+        return WrittenGeneration(
             model=slug,
             images=images,
             elapsed_seconds=elapsed,
@@ -188,35 +251,36 @@ class SegmindHook(BaseHook):
         parameters: Mapping[str, Any] | BaseModel | None = None,
         *,
         prompt: str | None = None,
+        deadline: Deadline | None = None,
     ) -> V2SubmitResponse:
         """Queue a generation with v2 and return its handle; this POST is the one that is paid for."""
         slug, body = self._request_body(model, parameters, prompt)
-        what = f"POST /v2/{slug}"
+        call = Call(
+            "POST", self.settings.url(f"/v2/{slug}"), f"POST /v2/{slug}", json_body=body, deadline=deadline
+        )
         started = time.monotonic()
-        response = self._call("POST", self.settings.url(f"/v2/{slug}"), what=what, json_body=body)
-        handle = self._parse(V2SubmitResponse, response, what)
+        status_code, headers, content = self._fetch(call)
+        handle = parse_model(V2SubmitResponse, call, status_code, content, api_key=self.settings.api_key)
         self._log_call(
-            what,
-            response.status_code,
+            call.what,
+            status_code,
             time.monotonic() - started,
-            remaining_credits(dict(response.headers)),
+            remaining_credits(headers),
             f"request {handle.request_id} {handle.status}",
         )
         return handle
 
-    def get_status(self, request: V2SubmitResponse | str) -> V2StatusResponse:
+    def get_status(
+        self, request: V2SubmitResponse | str, *, deadline: Deadline | None = None
+    ) -> V2StatusResponse:
         """The status of a queued request. A FAILED request is returned, not raised."""
-        url, request_id = self._request_url(request, "status")
-        what = f"GET status of request {request_id}"
-        response = self._call("GET", url, what=what, accept_failed=True, request_id=request_id)
-        return self._parse(V2StatusResponse, response, what)
+        return self._get_request_model(V2StatusResponse, request, "status", deadline)
 
-    def get_result(self, request: V2SubmitResponse | str) -> V2ResultResponse:
+    def get_result(
+        self, request: V2SubmitResponse | str, *, deadline: Deadline | None = None
+    ) -> V2ResultResponse:
         """The result of a queued request (its output URLs once COMPLETED). FAILED is returned."""
-        url, request_id = self._request_url(request, "response")
-        what = f"GET result of request {request_id}"
-        response = self._call("GET", url, what=what, accept_failed=True, request_id=request_id)
-        return self._parse(V2ResultResponse, response, what)
+        return self._get_request_model(V2ResultResponse, request, "response", deadline)
 
     def wait_for_result(
         self,
@@ -229,38 +293,40 @@ class SegmindHook(BaseHook):
         """Poll a queued request in this process until it ends; return the COMPLETED result.
 
         Raises ``SegmindRequestFailedError`` with Segmind's text when it FAILED, and
-        ``SegmindTimeoutError`` at the deadline. Only GETs are sent: nothing is paid twice.
+        ``SegmindTimeoutError`` at the deadline, which also bounds each poll. Only GETs are sent:
+        nothing is paid twice.
         """
-        deadline = time.monotonic() + timeout
+        deadline = Deadline.after(timeout, f"timeout={timeout:g} s")
         request_id = request.request_id if isinstance(request, V2SubmitResponse) else request
         while True:
-            answer = self.poll_once(request)
+            answer = self.poll_once(request, deadline=deadline)
             if isinstance(answer, V2ResultResponse):
                 return answer
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if deadline.expired:
                 raise SegmindTimeoutError(
                     f"Request {request_id} was still {answer.status} after {timeout:.0f} s.",
                     request_id=request_id,
                     hint="Raise the timeout; the result stays available for one hour after submission.",
                 )
-            sleep(min(poll_interval, remaining))
+            sleep(deadline.clamp(poll_interval))
 
-    def poll_once(self, request: V2SubmitResponse | str) -> V2StatusResponse | V2ResultResponse:
+    def poll_once(
+        self, request: V2SubmitResponse | str, *, deadline: Deadline | None = None
+    ) -> V2StatusResponse | V2ResultResponse:
         """One look at a queued request: its status while it runs, its COMPLETED result when done.
 
         A FAILED request raises ``SegmindRequestFailedError`` with Segmind's text. The result is
         fetched only once the status says COMPLETED, so a poll costs one GET while waiting.
         """
         request_id = request.request_id if isinstance(request, V2SubmitResponse) else request
-        status = self.get_status(request)
+        status = self.get_status(request, deadline=deadline)
         if status.status == RequestStatus.FAILED:
             raise SegmindRequestFailedError(
                 "The queued request failed.", error_text=status.error, request_id=request_id
             )
         if status.status != RequestStatus.COMPLETED:
             return status
-        return raise_for_failed(self.get_result(request), request_id)
+        return raise_for_failed(self.get_result(request, deadline=deadline), request_id)
 
     # -- downloads ---------------------------------------------------------------------------
 
@@ -271,14 +337,16 @@ class SegmindHook(BaseHook):
         *,
         expected_format: str | None = None,
         chunk_size: int = DOWNLOAD_CHUNK,
+        deadline: Deadline | None = None,
     ) -> DownloadedImage:
         """Stream an output image into ``fileobj``, checking it is an image before writing a byte.
 
         The key is sent only when ``url`` is on the API's origin; CDN hosts never see it. A
-        truncated body raises. A retried attempt rewinds ``fileobj`` when it can be rewound; an
-        unseekable target is not retried.
+        truncated body raises. The download ends by ``deadline`` (else within connect + read
+        timeout), however slowly the server sends. A retried attempt rewinds ``fileobj`` when it
+        can be rewound; an unseekable target is not retried.
         """
-        what = f"GET {_display_url(url)}"
+        call = Call("GET", url, f"GET {_display_url(url)}", deadline=deadline)
         seekable = _seekable(fileobj)
         start = fileobj.tell() if seekable else 0
 
@@ -286,69 +354,37 @@ class SegmindHook(BaseHook):
             if seekable:
                 fileobj.seek(start)
                 fileobj.truncate()
-            with self._send_once("GET", url, what=what, stream=True) as response:
-                return self._stream_into(response, fileobj, expected_format, what, url, chunk_size)
+            with self._open(call, deadline) as answer:
+                return answer.stream_into(fileobj, expected_format, chunk_size=chunk_size, url=url)
 
         started = time.monotonic()
-        downloaded = self._retry("GET", attempt) if seekable else attempt()
+        downloaded = self._retry(call, attempt) if seekable else attempt()
         self._log_call(
-            what, 200, time.monotonic() - started, None, f"{downloaded.size_bytes} bytes {downloaded.format}"
+            call.what,
+            200,
+            time.monotonic() - started,
+            None,
+            f"{downloaded.size_bytes} bytes {downloaded.format}",
         )
         return downloaded
 
-    def download_image(self, url: str, *, expected_format: str | None = None) -> GeneratedImage:
+    def download_image(
+        self, url: str, *, expected_format: str | None = None, deadline: Deadline | None = None
+    ) -> GeneratedImage:
         """Download an output image into memory (small images; the operator streams to storage)."""
         buffer = io.BytesIO()
-        downloaded = self.download(url, buffer, expected_format=expected_format)
+        downloaded = self.download(url, buffer, expected_format=expected_format, deadline=deadline)
         return GeneratedImage(buffer.getvalue(), downloaded.format, source_url=url)
-
-    def _stream_into(
-        self,
-        response: requests.Response,
-        fileobj: BinaryIO,
-        expected_format: str | None,
-        what: str,
-        url: str,
-        chunk_size: int,
-    ) -> DownloadedImage:
-        chunks = response.iter_content(chunk_size=chunk_size)
-        head = b""
-        written = 0
-        image_format: str | None = None
-        try:
-            for chunk in chunks:
-                if image_format is None:
-                    head += chunk
-                    if len(head) < 16 and detect_image_format(head) is None:
-                        continue
-                    image_format = check_image(head, expected_format, source=what)
-                    chunk, head = head, b""
-                fileobj.write(chunk)
-                written += len(chunk)
-        except requests.exceptions.RequestException as err:
-            raise SegmindBadResponseError(
-                f"{what}: the download broke off after {written} bytes ({type(err).__name__})."
-            ) from None
-        if image_format is None:
-            image_format = check_image(head, expected_format, source=what)
-            fileobj.write(head)
-            written += len(head)
-        declared = response.headers.get("Content-Length")
-        if declared is not None and declared.isdigit() and int(declared) != written:
-            raise SegmindBadResponseError(
-                f"{what}: the download was truncated ({written} of {declared} bytes)."
-            )
-        return DownloadedImage(url=url, format=image_format, size_bytes=written)
 
     # -- account -----------------------------------------------------------------------------
 
     def get_credits(self) -> CreditsResponse:
         """The account's credits; cheap, so it doubles as the connection test."""
-        what = "GET /v1/get-user-credits"
+        call = Call("GET", self.settings.url("/v1/get-user-credits"), "GET /v1/get-user-credits")
         started = time.monotonic()
-        response = self._call("GET", self.settings.url("/v1/get-user-credits"), what=what)
-        credits = self._parse(CreditsResponse, response, what)
-        self._log_call(what, response.status_code, time.monotonic() - started, credits.credits, "")
+        status_code, _, content = self._fetch(call)
+        credits = parse_model(CreditsResponse, call, status_code, content, api_key=self.settings.api_key)
+        self._log_call(call.what, status_code, time.monotonic() - started, credits.credits, "")
         return credits
 
     def test_connection(self) -> tuple[bool, str]:
@@ -372,91 +408,93 @@ class SegmindHook(BaseHook):
         slug = validate_model_slug(model)
         return slug, build_request_body(slug, parameters, prompt=prompt)
 
-    def _request_url(self, request: V2SubmitResponse | str, kind: str) -> tuple[str, str]:
+    def _get_request_model(
+        self, model_cls: type[Any], request: V2SubmitResponse | str, kind: str, deadline: Deadline | None
+    ) -> Any:
         if isinstance(request, V2SubmitResponse):
             given = request.status_url if kind == "status" else request.response_url
-            return self.settings.request_url(request.request_id, kind, given), request.request_id
-        return self.settings.request_url(request, kind), request
-
-    def _call(
-        self,
-        method: str,
-        url: str,
-        *,
-        what: str,
-        json_body: Any = None,
-        accept_failed: bool = False,
-        request_id: str | None = None,
-    ) -> requests.Response:
-        """One API call with the retry policy for its method; the body is read before returning."""
-        return self._retry(
-            method,
-            lambda: self._send_once(
-                method,
-                url,
-                what=what,
-                json_body=json_body,
-                accept_failed=accept_failed,
-                request_id=request_id,
-            ),
+            request_id = request.request_id
+            url = self.settings.request_url(request_id, kind, given)
+        else:
+            request_id = request
+            url = self.settings.request_url(request_id, kind)
+        word = "status" if kind == "status" else "result"
+        call = Call(
+            "GET",
+            url,
+            f"GET {word} of request {request_id}",
+            accept_failed=True,
+            request_id=request_id,
+            deadline=deadline,
         )
+        status_code, _, content = self._fetch(call)
+        return parse_model(model_cls, call, status_code, content, api_key=self.settings.api_key)
 
-    def _retry(self, method: str, func: Callable[[], Any]) -> Any:
-        for attempt in self.retry_policy.retrying(method):
+    def _fetch(self, call: Call) -> tuple[int, dict[str, str], bytes]:
+        """One call with the retry policy for its method; the whole body read within its deadline."""
+
+        def attempt() -> tuple[int, dict[str, str], bytes]:
+            with self._open(call, call.deadline) as answer:
+                return answer.status_code, answer.headers, answer.read()
+
+        return self._retry(call, attempt)
+
+    def _retry(self, call: Call, func: Callable[[], Any]) -> Any:
+        for attempt in self.retry_policy.retrying(call.method, deadline=call.deadline):
             with attempt:
                 return func()
         raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
 
-    def _send_once(
-        self,
-        method: str,
-        url: str,
-        *,
-        what: str,
-        json_body: Any = None,
-        stream: bool = False,
-        accept_failed: bool = False,
-        request_id: str | None = None,
-    ) -> requests.Response:
+    def _open(self, call: Call, deadline: Deadline | None) -> _OpenAnswer:
+        """Send ``call`` once; return its answer, status checked, with the body still to read.
+
+        The attempt must be over by ``deadline`` (else connect + read timeout from now); the body
+        is read within the same bound, through the returned ``_OpenAnswer``.
+        """
         settings = self.settings
+        bound = attempt_deadline(settings, deadline)
+        if bound.expired:
+            raise transport_error(
+                call, Failure.DEADLINE, "not sent", api_key=None, deadline=bound, sent=False
+            )
+        scope = DeadlineScope(bound).start()
         try:
             response = self.session.request(
-                method,
-                url,
-                json=json_body,
-                headers=settings.headers_for(url),
-                timeout=(settings.connect_timeout, settings.read_timeout),
-                stream=stream,
+                call.method,
+                call.url,
+                json=call.json_body,
+                headers=settings.headers_for(call.url),
+                timeout=socket_timeouts(settings, bound),
+                stream=True,
             )
         except requests.exceptions.RequestException as err:
-            raise transport_error(err, method=method, what=what, api_key=settings.api_key) from None
-        if response.status_code >= 400 and not (
-            accept_failed and is_failed_answer(response.status_code, response.content)
-        ):
-            body = response.content
-            response.close()
-            raise error_for_answer(
-                response.status_code,
-                method=method,
-                what=what,
-                body=body,
-                content_type=response.headers.get("Content-Type"),
-                headers=dict(response.headers),
-                api_key=settings.api_key,
-                request_id=request_id,
-            )
-        return response
+            scope.stop()
+            raise self._transport_error(call, err, scope) from None
+        except BaseException:
+            scope.stop()
+            raise
+        answer = _OpenAnswer(self, call, response, scope)
+        if response.status_code >= 400:
+            try:
+                check_answer(
+                    call, response.status_code, answer.headers, answer.read(), api_key=settings.api_key
+                )
+            except BaseException:
+                answer.close()
+                raise
+        return answer
 
-    def _parse(self, model_cls: Any, response: requests.Response, what: str) -> Any:
-        try:
-            return model_cls.model_validate_json(response.content)
-        except ValueError as err:
-            snippet = redact_key(response.text[:200], self._known_key())
-            raise SegmindBadResponseError(
-                f"{what}: the answer could not be read as {model_cls.__name__} "
-                f"({type(err).__name__}); body starts {snippet!r}.",
-                status_code=response.status_code,
-            ) from None
+    def _transport_error(self, call: Call, err: Exception, scope: DeadlineScope) -> SegmindError:
+        detail = f"{type(err).__name__}: {err}"
+        if scope.expired:
+            failure = Failure.DEADLINE
+        elif isinstance(err, requests.exceptions.ConnectTimeout) or _never_sent(err):
+            failure = Failure.NOT_SENT
+        elif isinstance(err, requests.exceptions.ReadTimeout):
+            failure = Failure.TIMED_OUT
+        else:
+            failure = Failure.BROKEN
+        return transport_error(call, failure, detail, api_key=self._known_key(), deadline=scope.deadline)
 
     def _known_key(self) -> str | None:
         settings = self.__dict__.get("settings")
@@ -476,6 +514,109 @@ class SegmindHook(BaseHook):
         )
 
 
+class _OpenAnswer:
+    """An answer whose body is still on the wire, read within the attempt's deadline scope.
+
+    Closing it (``with answer:``) releases the connection and ends the scope's watchdog.
+    """
+
+    def __init__(
+        self, hook: SegmindHook, call: Call, response: requests.Response, scope: DeadlineScope
+    ) -> None:
+        self._hook = hook
+        self.call = call
+        self.response = response
+        self.scope = scope
+        self.status_code = response.status_code
+        self.headers = dict(response.headers)
+        self._body: bytes | None = None
+
+    @property
+    def deadline(self) -> Deadline:
+        return self.scope.deadline
+
+    def __enter__(self) -> _OpenAnswer:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.response.close()
+        self.scope.stop()
+
+    def chunks(self, chunk_size: int) -> Iterator[bytes]:
+        """The body in chunks; a body that breaks off raises the typed transport error."""
+        try:
+            yield from self.response.iter_content(chunk_size=chunk_size)
+        except requests.exceptions.RequestException as err:
+            raise self._hook._transport_error(self.call, err, self.scope) from None
+
+    def read(self) -> bytes:
+        """The whole body (read once, then kept: an error answer is read before it is judged)."""
+        if self._body is None:
+            self._body = b"".join(self.chunks(DOWNLOAD_CHUNK))
+        return self._body
+
+    def stream_into(
+        self, fileobj: BinaryIO, expected_format: str | None, *, chunk_size: int, url: str | None = None
+    ) -> DownloadedImage:
+        """Copy the body into ``fileobj``, checking it is an image before writing a byte."""
+        what = self.call.what
+        head = b""
+        written = 0
+        image_format: str | None = None
+        for chunk in self.chunks(chunk_size):
+            if image_format is None:
+                head += chunk
+                if len(head) < 16 and detect_image_format(head) is None:
+                    continue
+                image_format = check_image(head, expected_format, source=what)
+                chunk, head = head, b""
+            fileobj.write(chunk)
+            written += len(chunk)
+        if image_format is None:
+            image_format = check_image(head, expected_format, source=what)
+            fileobj.write(head)
+            written += len(head)
+        self._check_length(written)
+        return DownloadedImage(url=url, format=image_format, size_bytes=written)
+
+    def _check_length(self, decoded_bytes: int) -> None:
+        """A body shorter than its Content-Length was cut off.
+
+        Content-Length counts the bytes on the wire; with a Content-Encoding (gzip) those differ
+        from the decoded bytes written, so the wire count is compared instead.
+        """
+        declared = self.headers.get("Content-Length")
+        if declared is None or not declared.strip().isdigit():
+            return
+        received = decoded_bytes
+        encoding = self.headers.get("Content-Encoding", "identity").strip().lower()
+        if encoding not in ("", "identity"):
+            tell = getattr(self.response.raw, "tell", None)
+            if tell is None:
+                return
+            received = int(tell())
+        if int(declared) != received:
+            raise SegmindBadResponseError(
+                f"{self.call.what}: the answer was truncated ({received} of {declared.strip()} bytes)."
+            )
+
+
+def _bytes_filler(data: bytes, image_format: str) -> Callable[[BinaryIO], DownloadedImage]:
+    def fill(fileobj: BinaryIO) -> DownloadedImage:
+        fileobj.write(data)
+        return DownloadedImage(url=None, format=image_format, size_bytes=len(data))
+
+    return fill
+
+
 def raise_for_failed(result: V2ResultResponse, request_id: str | None = None) -> V2ResultResponse:
     """Return a COMPLETED result; raise ``SegmindRequestFailedError`` for FAILED or no output."""
     rid = result.request_id or request_id
@@ -488,21 +629,6 @@ def raise_for_failed(result: V2ResultResponse, request_id: str | None = None) ->
             f"Request {rid} COMPLETED without an output URL (output={result.output!r:.200})."
         )
     return result
-
-
-def transport_error(err: Exception, *, method: str, what: str, api_key: str | None) -> SegmindError:
-    """Map a ``requests`` exception to a typed error, noting whether a POST may have been charged."""
-    detail = redact_key(f"{type(err).__name__}: {err}", api_key)
-    is_post = method.upper() == "POST"
-    if isinstance(err, requests.exceptions.ConnectTimeout) or _never_sent(err):
-        return SegmindConnectionError(f"{what}: could not connect ({detail}).", sent=False)
-    if isinstance(err, requests.exceptions.ReadTimeout):
-        return SegmindTimeoutError(
-            f"{what}: no answer within the read timeout ({detail}).", may_have_been_charged=is_post
-        )
-    return SegmindConnectionError(
-        f"{what}: the connection failed ({detail}).", sent=True, may_have_been_charged=is_post
-    )
 
 
 def _never_sent(err: Exception) -> bool:

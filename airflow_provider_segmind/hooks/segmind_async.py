@@ -2,40 +2,46 @@
 
 It reads the connection with common-compat's async helpers (Airflow 3 forbids synchronous
 connection access in the triggerer), builds the same ``ConnectionSettings`` as the sync hook, and
-maps answers and transport failures through the same ``policy`` module, so a status code means
-the same thing and is retried the same way on both paths. It only ever sends GETs: a POST from the
-triggerer would be re-sent by a restarted triggerer, and paid twice.
+keeps only what ``httpx`` needs: how to send, and which ``httpx`` exception is which transport
+failure. What an answer means, what is retried and how long a call may wait come from
+``transport`` and ``policy``, exactly as for the sync hook. It only ever sends GETs: a POST from
+the triggerer would be re-sent by a restarted triggerer, and paid twice.
 """
 
 from __future__ import annotations
 
-import time
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 import httpx
 from airflow.providers.common.compat.sdk import AirflowNotFoundException, BaseHook
 
 from airflow_provider_segmind.connection import DEFAULT_CONN_ID, ConnectionSettings, settings_from_connection
-from airflow_provider_segmind.exceptions import (
-    SegmindBadResponseError,
-    SegmindConnectionError,
-    SegmindError,
-    SegmindTimeoutError,
-    redact_key,
-)
 from airflow_provider_segmind.models import V2ResultResponse, V2StatusResponse
-from airflow_provider_segmind.policy import RetryPolicy, error_for_answer, is_failed_answer
+from airflow_provider_segmind.policy import RetryPolicy
+from airflow_provider_segmind.transport import (
+    Call,
+    Failure,
+    attempt_deadline,
+    check_answer,
+    parse_model,
+    socket_timeouts,
+    transport_error,
+)
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
+
+    from airflow_provider_segmind.deadline import Deadline
+    from airflow_provider_segmind.exceptions import SegmindError
 
 
 class SegmindAsyncHook(BaseHook):
     """Poll queued Segmind requests from async code (triggers).
 
     :param segmind_conn_id: the Segmind connection, as for ``SegmindHook``.
-    :param retry_policy: retries of one call; the trigger passes ``max_attempts=1`` and runs its
-        own bounded loop around the calls instead.
+    :param retry_policy: retries of one call; the trigger passes ``max_attempts=1`` and
+        ``retry_rate_limits=False`` and runs its own bounded loop around the calls instead.
     :param transport: an ``httpx`` transport to use instead of the network (tests pass
         ``httpx.MockTransport``).
     """
@@ -76,7 +82,8 @@ class SegmindAsyncHook(BaseHook):
             self._settings = settings_from_connection(conn, conn_id=self.segmind_conn_id, extra=extra)
         return self._settings
 
-    async def _get_client(self) -> httpx.AsyncClient:
+    async def get_conn(self) -> httpx.AsyncClient:
+        """The hook's ``httpx.AsyncClient``, built once."""
         if self._client is None:
             settings = await self.get_settings()
             self._client = httpx.AsyncClient(
@@ -92,68 +99,77 @@ class SegmindAsyncHook(BaseHook):
             await self._client.aclose()
             self._client = None
 
-    async def get_status(self, request_id: str, status_url: str | None = None) -> V2StatusResponse:
+    async def get_status(
+        self, request_id: str, status_url: str | None = None, *, deadline: Deadline | None = None
+    ) -> V2StatusResponse:
         """The status of a queued request; a FAILED request is returned, not raised."""
-        settings = await self.get_settings()
-        url = settings.request_url(request_id, "status", status_url)
-        return await self._get_model(V2StatusResponse, url, f"GET status of request {request_id}", request_id)
+        return await self._get_request_model(V2StatusResponse, request_id, "status", status_url, deadline)
 
-    async def get_result(self, request_id: str, response_url: str | None = None) -> V2ResultResponse:
+    async def get_result(
+        self, request_id: str, response_url: str | None = None, *, deadline: Deadline | None = None
+    ) -> V2ResultResponse:
         """The result of a queued request; a FAILED request is returned, not raised."""
-        settings = await self.get_settings()
-        url = settings.request_url(request_id, "response", response_url)
-        return await self._get_model(V2ResultResponse, url, f"GET result of request {request_id}", request_id)
+        return await self._get_request_model(V2ResultResponse, request_id, "response", response_url, deadline)
 
-    async def _get_model(self, model_cls: type[BaseModel], url: str, what: str, request_id: str) -> Any:
-        async for attempt in self.retry_policy.async_retrying("GET"):
+    async def _get_request_model(
+        self,
+        model_cls: type[BaseModel],
+        request_id: str,
+        kind: str,
+        given_url: str | None,
+        deadline: Deadline | None,
+    ) -> Any:
+        settings = await self.get_settings()
+        word = "status" if kind == "status" else "result"
+        call = Call(
+            "GET",
+            settings.request_url(request_id, kind, given_url),
+            f"GET {word} of request {request_id}",
+            accept_failed=True,
+            request_id=request_id,
+            deadline=deadline,
+        )
+        async for attempt in self.retry_policy.async_retrying(call.method, deadline=deadline):
             with attempt:
-                response = await self._send_once(url, what, request_id)
-                started = time.monotonic()
-                try:
-                    parsed = model_cls.model_validate_json(response.content)
-                except ValueError as err:
-                    settings = await self.get_settings()
-                    snippet = redact_key(response.text[:200], settings.api_key)
-                    raise SegmindBadResponseError(
-                        f"{what}: the answer could not be read as {model_cls.__name__} "
-                        f"({type(err).__name__}); body starts {snippet!r}.",
-                        status_code=response.status_code,
-                    ) from None
-                self.log.debug(
-                    "Segmind %s: HTTP %s (parsed in %.3f s)",
-                    what,
-                    response.status_code,
-                    time.monotonic() - started,
+                response = await self._send_once(call, settings)
+                return parse_model(
+                    model_cls, call, response.status_code, response.content, api_key=settings.api_key
                 )
-                return parsed
         raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
 
-    async def _send_once(self, url: str, what: str, request_id: str) -> httpx.Response:
-        settings = await self.get_settings()
-        client = await self._get_client()
-        try:
-            response = await client.get(url, headers=settings.headers_for(url))
-        except httpx.HTTPError as err:
-            raise transport_error(err, what=what, api_key=settings.api_key) from None
-        if response.status_code >= 400 and not is_failed_answer(response.status_code, response.content):
-            raise error_for_answer(
-                response.status_code,
-                method="GET",
-                what=what,
-                body=response.content,
-                content_type=response.headers.get("Content-Type"),
-                headers=dict(response.headers),
-                api_key=settings.api_key,
-                request_id=request_id,
+    async def _send_once(self, call: Call, settings: ConnectionSettings) -> httpx.Response:
+        """One attempt, over by its deadline (the call's, else connect + read timeout) in all."""
+        bound = attempt_deadline(settings, call.deadline)
+        if bound.expired:
+            raise transport_error(
+                call, Failure.DEADLINE, "not sent", api_key=None, deadline=bound, sent=False
             )
+        client = await self.get_conn()
+        connect, read = socket_timeouts(settings, bound)
+        request = client.build_request(
+            call.method,
+            call.url,
+            json=call.json_body,
+            headers=settings.headers_for(call.url),
+            timeout=httpx.Timeout(read, connect=connect),
+        )
+        try:
+            response = await asyncio.wait_for(client.send(request), timeout=bound.remaining())
+        except asyncio.TimeoutError:
+            raise transport_error(
+                call, Failure.DEADLINE, "the answer did not arrive in time", api_key=None, deadline=bound
+            ) from None
+        except httpx.HTTPError as err:
+            raise _transport_error(call, err, settings.api_key) from None
+        check_answer(call, response.status_code, response.headers, response.content, api_key=settings.api_key)
         return response
 
 
-def transport_error(err: Exception, *, what: str, api_key: str | None) -> SegmindError:
-    """Map an ``httpx`` exception to the same typed errors the ``requests`` path raises."""
-    detail = redact_key(f"{type(err).__name__}: {err}", api_key)
+def _transport_error(call: Call, err: httpx.HTTPError, api_key: str | None) -> SegmindError:
     if isinstance(err, (httpx.ConnectError, httpx.ConnectTimeout)):
-        return SegmindConnectionError(f"{what}: could not connect ({detail}).", sent=False)
-    if isinstance(err, httpx.TimeoutException):
-        return SegmindTimeoutError(f"{what}: no answer within the read timeout ({detail}).")
-    return SegmindConnectionError(f"{what}: the connection failed ({detail}).", sent=True)
+        failure = Failure.NOT_SENT
+    elif isinstance(err, httpx.TimeoutException):
+        failure = Failure.TIMED_OUT
+    else:
+        failure = Failure.BROKEN
+    return transport_error(call, failure, f"{type(err).__name__}: {err}", api_key=api_key)

@@ -28,10 +28,14 @@ from airflow_provider_segmind.exceptions import (
 from airflow_provider_segmind.models import build_request_body, expected_output_format, validate_model_slug
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import BinaryIO
+
     from airflow.providers.common.compat.sdk import Context, ObjectStoragePath
 
     from airflow_provider_segmind.hooks.segmind import SegmindHook
     from airflow_provider_segmind.models import V2SubmitResponse
+    from airflow_provider_segmind.responses import DownloadedImage
 
 DEFAULT_MODEL = "gpt-image-1.5"
 #: XCom key of the request metadata (the return value holds the image URIs).
@@ -77,8 +81,11 @@ class SegmindGenerateImageOperator(BaseOperator):
         is held during the generation or a rate-limit wait. Default: ``[operators]
         default_deferrable``.
     :param poll_interval: seconds between status checks while waiting for a queued request.
-    :param timeout: seconds to wait for a generation before failing (at most 3600: Segmind keeps a
-        result for one hour).
+    :param timeout: seconds one try may spend on a generation before failing, from sending it to
+        the last image stored: every network wait (the POST and its answer, each status poll,
+        each download) ends by then, however slowly the server answers (at most 3600: Segmind
+        keeps a result for one hour). Rate-limit waits before a generation is accepted are
+        bounded by ``rate_limit_max_wait`` instead.
     :param rate_limit_max_wait: seconds in all that the task may wait out HTTP 429 answers before
         it fails, in the worker (``deferrable=False``) or on a timer (``deferrable=True``).
     """
@@ -180,20 +187,24 @@ class SegmindGenerateImageOperator(BaseOperator):
         return self._execute_sync(context, body)
 
     def _execute_sync(self, context: Context, body: dict[str, Any]) -> list[str]:
-        result = self.hook.generate(self.model, body)
-        uris: list[str] = []
-        image_info: list[dict[str, Any]] = []
-        for index, image in enumerate(result.images):
-            target = self._target(context, index, image.extension)
-            from airflow_provider_segmind.storage import uri_of, write_bytes_atomically
+        from airflow_provider_segmind.storage import uri_of, write_atomically
 
-            size = write_bytes_atomically(target, image.data)
-            uris.append(uri_of(target))
-            image_info.append({"uri": uri_of(target), "format": image.format, "bytes": size})
+        written: list[tuple[str, DownloadedImage]] = []
+
+        def store(index: int, extension: str, fill: Callable[[BinaryIO], DownloadedImage]) -> DownloadedImage:
+            target = self._target(context, index, extension)
+            image = write_atomically(target, fill)
+            written.append((uri_of(target), image))
+            return image
+
+        result = self.hook.generate_into(self.model, body, sink=store, timeout=self.timeout)
+        uris = [uri for uri, _ in written]
         self._push_metadata(
             context,
             body,
-            images=image_info,
+            images=[
+                {"uri": uri, "format": image.format, "bytes": image.size_bytes} for uri, image in written
+            ],
             request_id=result.request_id,
             elapsed=result.elapsed_seconds,
             credits=result.remaining_credits,
@@ -305,14 +316,20 @@ class SegmindGenerateImageOperator(BaseOperator):
         request_id, output_urls = output_urls_from_event(event, on_timeout=timed_out)
         body = self._request_body()
         expected = expected_output_format(body)
+        from airflow_provider_segmind.deadline import Deadline
+        from airflow_provider_segmind.responses import extension_for
         from airflow_provider_segmind.storage import uri_of, write_atomically
 
+        # The downloads end by the same deadline as the wait: ``timeout`` bounds the whole try.
+        started = submitted_at if submitted_at else time.time()
+        deadline = Deadline(started + self.timeout, f"timeout={self.timeout:g} s")
         uris: list[str] = []
         image_info: list[dict[str, Any]] = []
         for index, url in enumerate(output_urls):
-            extension = _extension_for(expected, url)
-            target = self._target(context, index, extension)
-            downloaded = write_atomically(target, partial(self.hook.download, url, expected_format=expected))
+            target = self._target(context, index, extension_for(expected, url=url))
+            downloaded = write_atomically(
+                target, partial(self.hook.download, url, expected_format=expected, deadline=deadline)
+            )
             uris.append(uri_of(target))
             image_info.append(
                 {"uri": uri_of(target), "format": downloaded.format, "bytes": downloaded.size_bytes}
@@ -426,12 +443,3 @@ class SegmindGenerateImageOperator(BaseOperator):
 def _fingerprint(model: str, body: Mapping[str, Any]) -> str:
     """Identifies the request, so a retry resumes only a request for exactly the same input."""
     return hashlib.sha256(json.dumps([model, body], sort_keys=True).encode()).hexdigest()
-
-
-def _extension_for(expected: str | None, url: str) -> str:
-    from airflow_provider_segmind.responses import EXTENSIONS
-
-    if expected:
-        return EXTENSIONS.get(expected, expected)
-    tail = url.split("?", 1)[0].rsplit(".", 1)
-    return tail[1].lower() if len(tail) == 2 and 2 <= len(tail[1]) <= 4 else "img"

@@ -32,8 +32,11 @@ if TYPE_CHECKING:
 class SegmindRequestSensor(BaseSensorOperator):
     """Wait until a queued Segmind request completes; return its output URL(s) through XCom.
 
-    A request that ends FAILED fails the sensor with Segmind's message (not retried: the result
-    will not change). ``timeout``, ``soft_fail``, ``mode`` and ``poke_interval`` behave as for any
+    A request that ends FAILED fails the sensor with Segmind's message, without Airflow retries
+    (``SegmindRequestFailedFinalError``: the request's result will not change). A 429 while
+    checking counts as "not done yet": the next poke, or the trigger, checks again.
+
+    ``timeout``, ``soft_fail``, ``mode`` and ``poke_interval`` behave as for any
     Airflow sensor; in deferrable mode ``poke_interval`` is the trigger's poll interval and
     ``timeout`` its absolute deadline.
 
@@ -63,14 +66,31 @@ class SegmindRequestSensor(BaseSensorOperator):
 
     @cached_property
     def hook(self) -> SegmindHook:
+        """A hook that does not wait out 429s: a rate-limited poke is simply not done yet."""
         from airflow_provider_segmind.hooks.segmind import SegmindHook
+        from airflow_provider_segmind.policy import RetryPolicy
 
-        return SegmindHook(self.segmind_conn_id)
+        return SegmindHook(self.segmind_conn_id, retry_policy=RetryPolicy(retry_rate_limits=False))
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
+        from airflow_provider_segmind.exceptions import (
+            SegmindRateLimitError,
+            SegmindRequestFailedError,
+            SegmindRequestFailedFinalError,
+        )
         from airflow_provider_segmind.models import V2ResultResponse
 
-        answer = self.hook.poll_once(self.request_id)
+        try:
+            answer = self.hook.poll_once(self.request_id)
+        except SegmindRateLimitError as err:
+            # Waiting is what a sensor does anyway: try again at the next poke (or in the
+            # trigger), rather than hold the worker slot through the rate-limit window.
+            self.log.info("Rate limited while checking request %s (%s); not done yet.", self.request_id, err)
+            return False
+        except SegmindRequestFailedError as err:
+            raise SegmindRequestFailedFinalError(
+                err.message, error_text=err.error_text, request_id=err.request_id
+            ) from None
         self.log.info("Request %s is %s", self.request_id, answer.status)
         if not isinstance(answer, V2ResultResponse):
             return False
@@ -107,5 +127,15 @@ class SegmindRequestSensor(BaseSensorOperator):
             text = f"Sensor timed out waiting for request {request_id}. {message}"
             return AirflowSkipException(text) if self.soft_fail else AirflowSensorTimeout(text)
 
-        _, output_urls = output_urls_from_event(event, on_timeout=timed_out)
+        from airflow_provider_segmind.exceptions import (
+            SegmindRequestFailedError,
+            SegmindRequestFailedFinalError,
+        )
+
+        try:
+            _, output_urls = output_urls_from_event(event, on_timeout=timed_out)
+        except SegmindRequestFailedError as err:
+            raise SegmindRequestFailedFinalError(
+                err.message, error_text=err.error_text, request_id=err.request_id
+            ) from None
         return output_urls

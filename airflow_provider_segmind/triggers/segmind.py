@@ -5,21 +5,23 @@ from its serialised kwargs and goes on polling the same request, so nothing is p
 kwargs are small and secret-free (connection id, request id, URLs, interval, an absolute
 deadline), and the deadline is absolute so a restart does not reset the clock.
 
-Flaky polls are tolerated, boundedly: a 429 waits ``Retry-After`` (or backs off) until the
-deadline; 5xx, connection errors and timeouts back off and count as consecutive failures, reset
-by a clean poll. Every wait is a real ``asyncio.sleep``: no busy loop.
+Flaky polls are tolerated, boundedly: a 429 waits what Segmind named (``Retry-After``, or its
+``x-rate-limit-reset-at-utc`` moment), or backs off, and never less than the poll interval; 5xx,
+connection errors and timeouts back off and count as consecutive failures, reset by a clean
+poll. Every wait is a real ``asyncio.sleep``, and every wait, a poll's own HTTP call included,
+ends by the deadline.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_segmind.connection import validate_request_id
+from airflow_provider_segmind.deadline import Deadline
 from airflow_provider_segmind.exceptions import (
     SegmindBadResponseError,
     SegmindError,
@@ -129,8 +131,10 @@ class SegmindRequestTrigger(BaseTrigger):
     def _hook(self) -> Any:
         from airflow_provider_segmind.hooks.segmind_async import SegmindAsyncHook
 
-        # One try per call: this loop is the retry loop, bounded by the deadline.
-        return SegmindAsyncHook(self.segmind_conn_id, retry_policy=RetryPolicy(max_attempts=1))
+        # One try per call, 429s included: this loop is the retry loop, bounded by the deadline.
+        return SegmindAsyncHook(
+            self.segmind_conn_id, retry_policy=RetryPolicy(max_attempts=1, retry_rate_limits=False)
+        )
 
     def _event(self, status: str, message: str, output_urls: list[str] | None = None) -> TriggerEvent:
         return TriggerEvent(
@@ -152,20 +156,21 @@ class SegmindRequestTrigger(BaseTrigger):
             await hook.aclose()
 
     async def _poll(self, hook: Any) -> AsyncIterator[TriggerEvent]:
+        deadline = Deadline(self.deadline, "the trigger's deadline")
         failures = 0
+        rate_limits = 0
         last_problem = ""
         while True:
-            remaining = self.deadline - time.time()
-            if remaining <= 0:
+            if deadline.expired:
                 detail = f" Last problem: {last_problem}" if last_problem else ""
                 yield self._event(
                     EVENT_TIMEOUT, f"Request {self.request_id} did not finish before the deadline.{detail}"
                 )
                 return
             try:
-                status = await hook.get_status(self.request_id, self.status_url)
+                status = await hook.get_status(self.request_id, self.status_url, deadline=deadline)
                 if status.status == RequestStatus.COMPLETED:
-                    result = await hook.get_result(self.request_id, self.response_url)
+                    result = await hook.get_result(self.request_id, self.response_url, deadline=deadline)
                     if result.status == RequestStatus.FAILED:
                         yield self._event(EVENT_FAILED, result.error or "Segmind reported FAILED.")
                         return
@@ -181,15 +186,14 @@ class SegmindRequestTrigger(BaseTrigger):
                 elif status.status == RequestStatus.FAILED:
                     yield self._event(EVENT_FAILED, status.error or "Segmind reported FAILED.")
                     return
-                failures = 0
+                failures = rate_limits = 0
                 wait = self.poll_interval
                 self.log.debug("Request %s is %s", self.request_id, status.status)
             except SegmindRateLimitError as err:
-                wait = (
-                    self.backoff.wait_for(err, attempt=1)
-                    if err.retry_after is not None
-                    else self.poll_interval
-                )
+                # The wait Segmind named, or a growing back-off; never less than the poll interval,
+                # so a "Retry-After: 0" (or a reset moment in the past) cannot make a busy loop.
+                rate_limits += 1
+                wait = max(self.poll_interval, self.backoff.wait_for(err, attempt=rate_limits))
                 last_problem = str(err)
                 self.log.info("Rate limited while polling %s; waiting %.1f s", self.request_id, wait)
             except SegmindError as err:
@@ -205,4 +209,4 @@ class SegmindRequestTrigger(BaseTrigger):
                 self.log.warning(
                     "Poll %d of %s failed (%s); retrying in %.1f s", failures, self.request_id, err, wait
                 )
-            await asyncio.sleep(max(0.0, min(wait, self.deadline - time.time())))
+            await asyncio.sleep(deadline.clamp(wait))

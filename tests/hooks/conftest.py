@@ -45,4 +45,15 @@ def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 
 @pytest.fixture
 def hook(segmind_env: str) -> SegmindHook:
-    return SegmindHook(retry_policy=RetryPolicy(max_attempts=4, initial_backoff=0.01, max_backoff=0.02))
+    # 429s are bounded by max_wait (not attempts): a small budget keeps rate-limit tests short.
+    return SegmindHook(
+        retry_policy=RetryPolicy(max_attempts=4, max_wait=0.1, initial_backoff=0.01, max_backoff=0.02)
+    )
+
+
+@pytest.fixture
+def patient_hook(segmind_env: str) -> SegmindHook:
+    """A hook that waits out rate limits of a minute (the sleeps are recorded, not slept)."""
+    return SegmindHook(
+        retry_policy=RetryPolicy(max_attempts=4, max_wait=60, initial_backoff=0.01, max_backoff=0.02)
+    )

@@ -335,7 +335,9 @@ class TestStatusCodes:
     def test_errors_survive_pickling(self, hook: SegmindHook, requests_mock: Any) -> None:
         requests_mock.post(V1, status_code=429, json={"error": "slow down"}, headers={"Retry-After": "7"})
         with pytest.raises(exc.SegmindRateLimitError) as info:
-            SegmindHook(retry_policy=RetryPolicy(max_attempts=1)).generate("gpt-image-1.5", prompt=PROMPT)
+            SegmindHook(retry_policy=RetryPolicy(retry_rate_limits=False)).generate(
+                "gpt-image-1.5", prompt=PROMPT
+            )
         copy = pickle.loads(pickle.dumps(info.value))
         assert type(copy) is exc.SegmindRateLimitError
         assert (copy.status_code, copy.retry_after, copy.error_text) == (429, 7.0, "slow down")
@@ -442,8 +444,9 @@ class TestRetries:
         assert sleeps == []
 
     def test_retry_after_seconds_honoured(
-        self, hook: SegmindHook, requests_mock: Any, sleeps: list[float]
+        self, patient_hook: SegmindHook, requests_mock: Any, sleeps: list[float]
     ) -> None:
+        hook = patient_hook
         requests_mock.post(
             V1, [{"status_code": 429, "headers": {"Retry-After": "3"}}, {"status_code": 200, **OK_PNG}]
         )
@@ -452,8 +455,9 @@ class TestRetries:
         assert 3.0 <= sleeps[0] <= 3.3
 
     def test_retry_after_http_date_honoured(
-        self, hook: SegmindHook, requests_mock: Any, sleeps: list[float]
+        self, patient_hook: SegmindHook, requests_mock: Any, sleeps: list[float]
     ) -> None:
+        hook = patient_hook
         when = format_datetime(datetime.now(timezone.utc) + timedelta(seconds=20), usegmt=True)
         requests_mock.post(
             V1, [{"status_code": 429, "headers": {"Retry-After": when}}, {"status_code": 200, **OK_PNG}]
@@ -462,10 +466,63 @@ class TestRetries:
         assert 17.0 <= sleeps[0] <= 22.5
 
     def test_attempts_are_bounded(self, hook: SegmindHook, requests_mock: Any, sleeps: list[float]) -> None:
-        requests_mock.post(V1, status_code=429, json={"error": "busy"})
-        with pytest.raises(exc.SegmindRateLimitError):
+        requests_mock.post(V1, status_code=503, json={"error": "busy"})
+        with pytest.raises(exc.SegmindServerError):
             hook.generate("gpt-image-1.5", prompt=PROMPT)
         assert requests_mock.call_count == hook.retry_policy.max_attempts == 4
+
+    def test_rate_limits_are_bounded_by_the_wait_budget_not_attempts(
+        self, segmind_env: str, requests_mock: Any, sleeps: list[float]
+    ) -> None:
+        """A long window is waited out as far as max_wait allows, however many 429s that takes."""
+        hook = SegmindHook(retry_policy=RetryPolicy(max_attempts=2, max_wait=100, initial_backoff=1))
+        requests_mock.post(V1, status_code=429, headers={"Retry-After": "9"})
+        with pytest.raises(exc.SegmindRateLimitError):
+            hook.generate("gpt-image-1.5", prompt=PROMPT)
+        assert requests_mock.call_count > 2  # more than max_attempts: 429 is not a failed attempt
+        assert 90 - 11 <= sum(sleeps) <= 100
+        assert all(9 <= s <= 9.9 for s in sleeps)
+
+    def test_retry_after_zero_is_not_a_busy_loop(
+        self, segmind_env: str, requests_mock: Any, sleeps: list[float]
+    ) -> None:
+        hook = SegmindHook(retry_policy=RetryPolicy(max_wait=10, initial_backoff=1))
+        requests_mock.post(V1, status_code=429, headers={"Retry-After": "0"})
+        with pytest.raises(exc.SegmindRateLimitError):
+            hook.generate("gpt-image-1.5", prompt=PROMPT)
+        assert sleeps and min(sleeps) >= 1.0
+        assert requests_mock.call_count <= 11
+
+    @pytest.mark.parametrize(
+        "reset_at",
+        [
+            lambda when: when.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+            lambda when: when.isoformat(),
+            lambda when: format_datetime(when, usegmt=True),
+            lambda when: str(int(when.timestamp())),
+            lambda when: str(int(when.timestamp() * 1000)),
+        ],
+        ids=["iso-z", "iso-offset", "http-date", "unix-s", "unix-ms"],
+    )
+    def test_segmind_reset_header_honoured(
+        self, patient_hook: SegmindHook, requests_mock: Any, sleeps: list[float], reset_at: Any
+    ) -> None:
+        """Segmind's real 429: no Retry-After, the reset moment in x-rate-limit-reset-at-utc."""
+        when = datetime.now(timezone.utc) + timedelta(seconds=20)
+        requests_mock.post(
+            V1,
+            [
+                {
+                    "status_code": 429,
+                    "json": {"error": "rate_limit_exceeded"},
+                    "headers": {"x-rate-limit-reset-at-utc": reset_at(when)},
+                },
+                {"status_code": 200, **OK_PNG},
+            ],
+        )
+        patient_hook.generate("gpt-image-1.5", prompt=PROMPT)
+        assert len(sleeps) == 1
+        assert 17.0 <= sleeps[0] <= 22.5
 
     def test_total_wait_is_bounded(self, segmind_env: str, requests_mock: Any, sleeps: list[float]) -> None:
         hook = SegmindHook(retry_policy=RetryPolicy(max_attempts=10, max_wait=60))

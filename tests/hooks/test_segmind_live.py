@@ -157,13 +157,13 @@ def test_refused_connection_is_retried_even_for_post(
     )
     hook = SegmindHook(retry_policy=RetryPolicy(max_attempts=3, initial_backoff=0.01, max_backoff=0.02))
     attempts: list[float] = []
-    original = hook._send_once
+    original = hook._open
 
     def counting(*args: Any, **kwargs: Any) -> Any:
         attempts.append(time.monotonic())
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(hook, "_send_once", counting)
+    monkeypatch.setattr(hook, "_open", counting)
     with pytest.raises(exc.SegmindConnectionError) as info:
         hook.generate("gpt-image-1.5", prompt=PROMPT)
     assert info.value.sent is False
