@@ -639,3 +639,19 @@ def test_credits_response_by_name_default_and_extra() -> None:
     assert credits.model_extra == {"plan": "pro"}
     with pytest.raises(ValidationError):
         CreditsResponse.model_validate({"free-credits": 1})
+
+
+# -- the package -------------------------------------------------------------------------------
+
+
+def test_package_re_exports_every_public_name() -> None:
+    from airflow_provider_segmind import models
+    from airflow_provider_segmind.models import answers, parameters
+
+    assert set(models.__all__) == set(answers.__all__) | set(parameters.__all__)
+    for name in models.__all__:
+        home = answers if name in answers.__all__ else parameters
+        assert getattr(models, name) is getattr(home, name)
+    assert set(models.__all__) <= set(dir(models))
+    with pytest.raises(AttributeError, match="no_such_name"):
+        models.no_such_name  # noqa: B018

@@ -31,12 +31,14 @@ from airflow_provider_segmind.exceptions import (
     redact_key,
 )
 from airflow_provider_segmind.get_provider_info import UI_FIELD_BEHAVIOUR
-from airflow_provider_segmind.models import (
+from airflow_provider_segmind.models.answers import (
     CreditsResponse,
     RequestStatus,
     V2ResultResponse,
     V2StatusResponse,
     V2SubmitResponse,
+)
+from airflow_provider_segmind.models.parameters import (
     build_request_body,
     expected_output_format,
     validate_model_slug,

@@ -23,7 +23,7 @@ from airflow_provider_segmind.exceptions import (
     SegmindTimeoutError,
     redact_key,
 )
-from airflow_provider_segmind.models import V2ResultResponse, V2StatusResponse
+from airflow_provider_segmind.models.answers import V2ResultResponse, V2StatusResponse
 from airflow_provider_segmind.policy import RetryPolicy, error_for_answer, is_failed_answer
 
 if TYPE_CHECKING:

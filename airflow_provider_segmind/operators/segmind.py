@@ -25,13 +25,17 @@ from airflow_provider_segmind.exceptions import (
     SegmindRateLimitError,
     SegmindTimeoutError,
 )
-from airflow_provider_segmind.models import build_request_body, expected_output_format, validate_model_slug
+from airflow_provider_segmind.models.parameters import (
+    build_request_body,
+    expected_output_format,
+    validate_model_slug,
+)
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context, ObjectStoragePath
 
     from airflow_provider_segmind.hooks.segmind import SegmindHook
-    from airflow_provider_segmind.models import V2SubmitResponse
+    from airflow_provider_segmind.models.answers import V2SubmitResponse
 
 DEFAULT_MODEL = "gpt-image-1.5"
 #: XCom key of the request metadata (the return value holds the image URIs).
@@ -347,7 +351,7 @@ class SegmindGenerateImageOperator(BaseOperator):
             return None
         if time.time() - float(record.get("submitted_at", 0)) > RESULT_WINDOW.total_seconds():
             return None
-        from airflow_provider_segmind.models import V2SubmitResponse
+        from airflow_provider_segmind.models.answers import V2SubmitResponse
 
         handle = V2SubmitResponse.model_validate(record["handle"])
         try:

@@ -68,7 +68,7 @@ class SegmindRequestSensor(BaseSensorOperator):
         return SegmindHook(self.segmind_conn_id)
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
-        from airflow_provider_segmind.models import V2ResultResponse
+        from airflow_provider_segmind.models.answers import V2ResultResponse
 
         answer = self.hook.poll_once(self.request_id)
         self.log.info("Request %s is %s", self.request_id, answer.status)
