@@ -440,6 +440,33 @@ def test_unregistered_slug_rejects_cycles() -> None:
     assert err.field == "loop"
 
 
+@pytest.mark.parametrize("slug", ["gpt-image-1.5", "flux-1.1-pro"])
+def test_parameters_that_contain_themselves_are_refused(slug: str) -> None:
+    parameters: dict[str, Any] = {"size": "1024x1024"}
+    parameters["self"] = parameters
+    err = _reject(slug, parameters)
+    assert err.field == "parameters"
+    assert "contains itself" in err.message
+    assert "parameters['self']" in err.message
+    assert f"'{slug}'" in err.message
+
+
+@pytest.mark.parametrize("slug", ["gpt-image-1.5-edit", "flux-1.1-pro"])
+def test_a_value_that_contains_itself_is_refused_by_name(slug: str) -> None:
+    loop: list[Any] = [URL]
+    loop.append(loop)
+    err = _reject(slug, {"image_urls": loop})
+    assert err.field == "image_urls"
+    assert "contains itself" in err.message
+    assert "parameters['image_urls'][1]" in err.message
+
+
+def test_shared_values_are_not_cycles() -> None:
+    shared = {"a": [1, 2]}
+    body = build_request_body("flux-1.1-pro", {"x": shared, "y": [shared, shared]}, prompt="a fox")
+    assert body["y"] == [shared, shared]
+
+
 def test_unregistered_slug_requires_text_field_names() -> None:
     err = _reject("flux-1.1-pro", {("a",): 1})
     assert err.field == "parameters"

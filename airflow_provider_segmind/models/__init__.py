@@ -34,6 +34,7 @@ if TYPE_CHECKING:
         build_request_body,
         expected_output_format,
         parameters_model_for,
+        reject_self_reference,
         validate_model_slug,
     )
 
@@ -60,6 +61,7 @@ _MODULE_OF: dict[str, str] = {
             "build_request_body",
             "expected_output_format",
             "parameters_model_for",
+            "reject_self_reference",
             "validate_model_slug",
         ),
         "parameters",
@@ -95,5 +97,6 @@ __all__ = [
     "build_request_body",
     "expected_output_format",
     "parameters_model_for",
+    "reject_self_reference",
     "validate_model_slug",
 ]

@@ -223,7 +223,58 @@ def _as_dict(model: str, parameters: Mapping[str, Any] | BaseModel | None) -> di
             f"{', '.join(describe(key, with_type=True) for key in bad_keys)}.",
             field="parameters",
         )
+    reject_self_reference(parameters, model=model)
     return dict(parameters)
+
+
+def reject_self_reference(parameters: Any, *, model: str | None = None) -> None:
+    """Raise when ``parameters`` contains itself at any depth, saying where.
+
+    Airflow's walks over template fields, pydantic and JSON all recurse into the value, so a
+    cycle would end in a ``RecursionError`` far from the mistake. The error names
+    ``parameters`` when the mapping refers back to itself, else the parameter whose value does.
+    Values that appear twice without containing themselves are fine.
+    """
+    found = _back_reference(parameters, ())
+    if found is None:
+        return
+    path, depth = found
+    where = "parameters" + "".join(f"[{key!r}]" for key in path)
+    target = "parameters" + "".join(f"[{key!r}]" for key in path[:depth])
+    for_model = f" for model '{model}'" if model is not None else ""
+    if depth == 0 or not isinstance(path[0], str):
+        subject, field = f"The parameters mapping{for_model}", "parameters"
+    else:
+        subject, field = f"Parameter '{path[0]}'{for_model}", path[0]
+    raise SegmindValidationError(
+        f"{subject} contains itself: {where} refers back to {target}; a value that contains itself "
+        "cannot be rendered or sent as JSON.",
+        field=field,
+    )
+
+
+def _back_reference(value: Any, outer: tuple[int, ...]) -> tuple[list[Any], int] | None:
+    """The first reference inside ``value`` to a container that holds it, or None.
+
+    ``outer`` holds the ids of the containers on the way down (the walk's root first). The
+    answer is the keys from ``value`` to the reference and the depth, counted from the root, of
+    the container it refers to.
+    """
+    items: Any
+    if isinstance(value, Mapping):
+        items = value.items()
+    elif isinstance(value, (list, tuple)):
+        items = enumerate(value)
+    else:
+        return None
+    outer = (*outer, id(value))
+    for key, item in items:
+        if id(item) in outer:
+            return [key], outer.index(id(item))
+        found = _back_reference(item, outer)
+        if found is not None:
+            return [key, *found[0]], found[1]
+    return None
 
 
 def _check_pass_through(model: str, params: dict[str, Any]) -> None:
@@ -241,7 +292,7 @@ def _check_pass_through(model: str, params: dict[str, Any]) -> None:
             field="prompt",
         )
     for key, item in params.items():
-        problem = _json_problem(item, set())
+        problem = _json_problem(item)
         if problem is not None:
             raise SegmindValidationError(
                 f"Invalid parameter '{key}' for model '{model}': {problem} cannot be sent as JSON; "
@@ -250,11 +301,12 @@ def _check_pass_through(model: str, params: dict[str, Any]) -> None:
             )
 
 
-def _json_problem(value: Any, seen: set[int]) -> str | None:
+def _json_problem(value: Any) -> str | None:
     """Describe the first part of ``value`` that JSON cannot carry, or None when all of it can.
 
     Checked here (without importing ``json``) so the error names the field instead of
     surfacing as a ``TypeError`` deep inside the HTTP client, or as a NaN Segmind rejects.
+    ``value`` holds no cycles: ``_as_dict`` refused them before.
     """
     if value is None or isinstance(value, (str, bool, int)):
         return None
@@ -263,19 +315,16 @@ def _json_problem(value: Any, seen: set[int]) -> str | None:
             return f"the number {value!r}"
         return None
     if isinstance(value, (list, tuple, Mapping)):
-        if id(value) in seen:
-            return "a value that contains itself"
-        seen = seen | {id(value)}
         if isinstance(value, Mapping):
             for key, item in value.items():
                 if not isinstance(key, str):
                     return f"the mapping key {describe(key, with_type=True)}"
-                problem = _json_problem(item, seen)
+                problem = _json_problem(item)
                 if problem is not None:
                     return problem
             return None
         for item in value:
-            problem = _json_problem(item, seen)
+            problem = _json_problem(item)
             if problem is not None:
                 return problem
         return None
@@ -291,5 +340,6 @@ __all__ = [
     "build_request_body",
     "expected_output_format",
     "parameters_model_for",
+    "reject_self_reference",
     "validate_model_slug",
 ]

@@ -28,6 +28,7 @@ from airflow_provider_segmind.exceptions import (
 from airflow_provider_segmind.models.parameters import (
     build_request_body,
     expected_output_format,
+    reject_self_reference,
     validate_model_slug,
 )
 
@@ -139,6 +140,9 @@ class SegmindGenerateImageOperator(BaseOperator):
 
     def _validate_literals(self) -> None:
         """Validate at parse time whatever holds no Jinja, so mistakes show as import errors."""
+        # Templated or not: right after __init__ Airflow walks the template fields (for upstream
+        # XComArgs), and later renders them, recursing without a guard.
+        reject_self_reference(self.parameters)
         if _has_template(self.model) or _has_template(self.parameters):
             return
         prompt = self.prompt
