@@ -130,6 +130,23 @@ def test_parameters_that_contain_themselves_fail_at_parse_time(model: str, size:
 
 
 @pytest.mark.parametrize(
+    "kwargs",
+    [
+        # Each is wrong as a literal (size not allowed, prompt too long, slug not a path
+        # segment), so these pass only when the marker is recognised as Jinja.
+        {"parameters": {"size": "{% if params.big %}1536x1024{% else %}1024x1024{% endif %}"}},
+        {"parameters": {"size": "{# the house default #}1024x1024"}},
+        {"prompt": "{% if false %}" + "x" * 40000 + "{% endif %}a red bicycle"},
+        {"prompt": "{# " + "x" * 40000 + " #}a red bicycle"},
+        {"model": "{% if params.mini %}gpt-image-1-mini{% else %}gpt-image-1.5{% endif %}"},
+    ],
+    ids=["parameters-block", "parameters-comment", "prompt-block", "prompt-comment", "model-block"],
+)
+def test_block_and_comment_markers_are_templates(kwargs: dict[str, Any]) -> None:
+    make_op(**kwargs)
+
+
+@pytest.mark.parametrize(
     ("kwargs", "match"),
     [
         ({"poll_interval": 0}, "poll_interval"),
