@@ -440,6 +440,33 @@ def test_unregistered_slug_rejects_cycles() -> None:
     assert err.field == "loop"
 
 
+@pytest.mark.parametrize("slug", ["gpt-image-1.5", "flux-1.1-pro"])
+def test_parameters_that_contain_themselves_are_refused(slug: str) -> None:
+    parameters: dict[str, Any] = {"size": "1024x1024"}
+    parameters["self"] = parameters
+    err = _reject(slug, parameters)
+    assert err.field == "parameters"
+    assert "contains itself" in err.message
+    assert "parameters['self']" in err.message
+    assert f"'{slug}'" in err.message
+
+
+@pytest.mark.parametrize("slug", ["gpt-image-1.5-edit", "flux-1.1-pro"])
+def test_a_value_that_contains_itself_is_refused_by_name(slug: str) -> None:
+    loop: list[Any] = [URL]
+    loop.append(loop)
+    err = _reject(slug, {"image_urls": loop})
+    assert err.field == "image_urls"
+    assert "contains itself" in err.message
+    assert "parameters['image_urls'][1]" in err.message
+
+
+def test_shared_values_are_not_cycles() -> None:
+    shared = {"a": [1, 2]}
+    body = build_request_body("flux-1.1-pro", {"x": shared, "y": [shared, shared]}, prompt="a fox")
+    assert body["y"] == [shared, shared]
+
+
 def test_unregistered_slug_requires_text_field_names() -> None:
     err = _reject("flux-1.1-pro", {("a",): 1})
     assert err.field == "parameters"
@@ -639,3 +666,19 @@ def test_credits_response_by_name_default_and_extra() -> None:
     assert credits.model_extra == {"plan": "pro"}
     with pytest.raises(ValidationError):
         CreditsResponse.model_validate({"free-credits": 1})
+
+
+# -- the package -------------------------------------------------------------------------------
+
+
+def test_package_re_exports_every_public_name() -> None:
+    from airflow_provider_segmind import models
+    from airflow_provider_segmind.models import answers, parameters
+
+    assert set(models.__all__) == set(answers.__all__) | set(parameters.__all__)
+    for name in models.__all__:
+        home = answers if name in answers.__all__ else parameters
+        assert getattr(models, name) is getattr(home, name)
+    assert set(models.__all__) <= set(dir(models))
+    with pytest.raises(AttributeError, match="no_such_name"):
+        models.no_such_name  # noqa: B018

@@ -95,3 +95,22 @@ def test_importing_the_operator_is_cheap() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
     )
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_importing_the_operator_leaves_the_answer_models_out() -> None:
+    """The operator needs the parameter models at parse time; Segmind's answers only at run time."""
+    code = (
+        "import sys, airflow.sdk;"
+        "import airflow_provider_segmind.operators.segmind;"
+        "print(sorted(m for m in sys.modules if m.startswith('airflow_provider_segmind.models')))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.strip().splitlines()[-1] == str(
+        [
+            "airflow_provider_segmind.models",
+            "airflow_provider_segmind.models.messages",
+            "airflow_provider_segmind.models.parameters",
+        ]
+    )

@@ -32,12 +32,14 @@ from airflow_provider_segmind.exceptions import (
 )
 from airflow_provider_segmind.get_provider_info import UI_FIELD_BEHAVIOUR
 from airflow_provider_segmind.hooks.requests_session import ApiSession, DeadlineScope
-from airflow_provider_segmind.models import (
+from airflow_provider_segmind.models.answers import (
     CreditsResponse,
     RequestStatus,
     V2ResultResponse,
     V2StatusResponse,
     V2SubmitResponse,
+)
+from airflow_provider_segmind.models.parameters import (
     build_request_body,
     expected_output_format,
     validate_model_slug,

@@ -17,7 +17,7 @@ import httpx
 from airflow.providers.common.compat.sdk import AirflowNotFoundException, BaseHook
 
 from airflow_provider_segmind.connection import DEFAULT_CONN_ID, ConnectionSettings, settings_from_connection
-from airflow_provider_segmind.models import V2ResultResponse, V2StatusResponse
+from airflow_provider_segmind.models.answers import V2ResultResponse, V2StatusResponse
 from airflow_provider_segmind.policy import RetryPolicy
 from airflow_provider_segmind.transport import (
     Call,

@@ -25,7 +25,12 @@ from airflow_provider_segmind.exceptions import (
     SegmindRateLimitError,
     SegmindTimeoutError,
 )
-from airflow_provider_segmind.models import build_request_body, expected_output_format, validate_model_slug
+from airflow_provider_segmind.models.parameters import (
+    build_request_body,
+    expected_output_format,
+    reject_self_reference,
+    validate_model_slug,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -34,7 +39,7 @@ if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context, ObjectStoragePath
 
     from airflow_provider_segmind.hooks.segmind import SegmindHook
-    from airflow_provider_segmind.models import V2SubmitResponse
+    from airflow_provider_segmind.models.answers import V2SubmitResponse
     from airflow_provider_segmind.responses import DownloadedImage
 
 DEFAULT_MODEL = "gpt-image-1.5"
@@ -142,6 +147,9 @@ class SegmindGenerateImageOperator(BaseOperator):
 
     def _validate_literals(self) -> None:
         """Validate at parse time whatever holds no Jinja, so mistakes show as import errors."""
+        # Templated or not: right after __init__ Airflow walks the template fields (for upstream
+        # XComArgs), and later renders them, recursing without a guard.
+        reject_self_reference(self.parameters)
         if _has_template(self.model) or _has_template(self.parameters):
             return
         prompt = self.prompt
@@ -364,7 +372,7 @@ class SegmindGenerateImageOperator(BaseOperator):
             return None
         if time.time() - float(record.get("submitted_at", 0)) > RESULT_WINDOW.total_seconds():
             return None
-        from airflow_provider_segmind.models import V2SubmitResponse
+        from airflow_provider_segmind.models.answers import V2SubmitResponse
 
         handle = V2SubmitResponse.model_validate(record["handle"])
         try:

@@ -78,7 +78,7 @@ class SegmindRequestSensor(BaseSensorOperator):
             SegmindRequestFailedError,
             SegmindRequestFailedFinalError,
         )
-        from airflow_provider_segmind.models import V2ResultResponse
+        from airflow_provider_segmind.models.answers import V2ResultResponse
 
         try:
             answer = self.hook.poll_once(self.request_id)

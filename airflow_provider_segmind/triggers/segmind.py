@@ -28,7 +28,7 @@ from airflow_provider_segmind.exceptions import (
     SegmindRateLimitError,
     SegmindRequestFailedError,
 )
-from airflow_provider_segmind.models import RequestStatus
+from airflow_provider_segmind.models.answers import RequestStatus
 from airflow_provider_segmind.policy import RetryPolicy
 
 #: Event statuses; ``execute_complete`` of the operator and the sensor branch on these.

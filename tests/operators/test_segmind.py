@@ -115,6 +115,37 @@ def test_templated_values_wait_for_rendering(kwargs: dict[str, Any]) -> None:
     make_op(**kwargs)
 
 
+@pytest.mark.parametrize("model", ["gpt-image-1.5", "flux-1.1-pro", "{{ params.model }}"])
+@pytest.mark.parametrize("size", ["1024x1024", "{{ params.size }}"])
+def test_parameters_that_contain_themselves_fail_at_parse_time(model: str, size: str) -> None:
+    # Templated or not: Airflow itself walks template fields after __init__ and would recurse
+    # without end, so the operator must refuse the value before that.
+    parameters: dict[str, Any] = {"size": size}
+    parameters["self"] = parameters
+    with pytest.raises(exc.SegmindValidationError) as info:
+        make_op(model=model, parameters=parameters)
+    assert info.value.field == "parameters"
+    assert "contains itself" in str(info.value)
+    assert "parameters['self']" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        # Each is wrong as a literal (size not allowed, prompt too long, slug not a path
+        # segment), so these pass only when the marker is recognised as Jinja.
+        {"parameters": {"size": "{% if params.big %}1536x1024{% else %}1024x1024{% endif %}"}},
+        {"parameters": {"size": "{# the house default #}1024x1024"}},
+        {"prompt": "{% if false %}" + "x" * 40000 + "{% endif %}a red bicycle"},
+        {"prompt": "{# " + "x" * 40000 + " #}a red bicycle"},
+        {"model": "{% if params.mini %}gpt-image-1-mini{% else %}gpt-image-1.5{% endif %}"},
+    ],
+    ids=["parameters-block", "parameters-comment", "prompt-block", "prompt-comment", "model-block"],
+)
+def test_block_and_comment_markers_are_templates(kwargs: dict[str, Any]) -> None:
+    make_op(**kwargs)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [

@@ -1,4 +1,4 @@
-"""Request parameters and API answers as pydantic models, and the registry of known model slugs.
+"""Request parameters: the GPT Image models, the registry of known slugs, the request body.
 
 Every generation is paid for, so parameters are checked here, before anything is sent: a typo
 in ``size`` found by Segmind costs a round trip and a task retry; found here it costs nothing
@@ -6,20 +6,15 @@ and the message says which values would have worked. Models Segmind adds later, 
 provider does not describe, still work: their parameters pass through unchecked except for the
 few things every image model needs.
 
-Answers are parsed tolerantly (unknown keys kept, status in any case) because Segmind adds
-keys per model and the v2 API is not fully documented; being strict there would turn a
-harmless change on Segmind's side into failed tasks.
-
-Importing this module must stay cheap (DAG files import it while being parsed): only pydantic
-and the standard library's lightest modules.
+Importing this module must stay cheap (DAG files import it, through the operator, while being
+parsed): only pydantic, the standard library's lightest modules and the validation wording.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from enum import Enum
-from typing import Annotated, Any, Literal, get_args, get_origin
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -27,12 +22,12 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
-    field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
 
 from airflow_provider_segmind.exceptions import SegmindValidationError
+from airflow_provider_segmind.models.messages import describe, explain
 
 #: OpenAI's cap on GPT-image prompts; Segmind forwards the prompt as it is.
 MAX_PROMPT_LENGTH = 32000
@@ -42,34 +37,6 @@ MAX_IMAGE_URLS = 16
 _URL = re.compile(r"https?://[A-Za-z0-9\[][^\s/?#]*(?:[/?#]\S*)?", re.IGNORECASE)
 _SLUG = re.compile(r"[A-Za-z0-9._-]+")
 _MAX_SLUG_LENGTH = 200
-#: Longer strings are shown by their length only: a 40000-character prompt in an error message
-#: would bury the one line that matters in the Airflow UI.
-_MAX_SHOWN_TEXT = 80
-
-
-class RequestStatus(str, Enum):
-    """Lifecycle of a queued (v2) request.
-
-    A ``str`` enum so that plain strings from the API compare equal to members: the answer
-    models keep ``status`` a ``str`` (Segmind may add statuses), and code can still write
-    ``status == RequestStatus.FAILED``.
-    """
-
-    QUEUED = "QUEUED"
-    PROCESSING = "PROCESSING"
-    COMPLETED = "COMPLETED"
-    FAILED = "FAILED"
-
-    def __str__(self) -> str:
-        # Log lines and messages should read "FAILED", not "RequestStatus.FAILED".
-        return self.value
-
-
-#: Statuses after which polling stops: nothing changes any more.
-TERMINAL_STATUSES: frozenset[RequestStatus] = frozenset({RequestStatus.COMPLETED, RequestStatus.FAILED})
-
-
-# -- request parameters ----------------------------------------------------------------------
 
 
 def _check_prompt(value: str) -> str:
@@ -177,13 +144,13 @@ def validate_model_slug(model: str) -> str:
     """
     if not isinstance(model, str) or not model:
         raise SegmindValidationError(
-            f"The model slug is missing: got {_describe(model, with_type=True)}; name a Segmind model "
+            f"The model slug is missing: got {describe(model, with_type=True)}; name a Segmind model "
             "such as 'gpt-image-1.5' (see https://www.segmind.com/models).",
             field="model",
         )
     if len(model) > _MAX_SLUG_LENGTH or not _SLUG.fullmatch(model) or model in (".", ".."):
         raise SegmindValidationError(
-            f"Invalid model slug {_describe(model)}: a slug is one path segment made of letters, "
+            f"Invalid model slug {describe(model)}: a slug is one path segment made of letters, "
             "digits, '.', '_' and '-' (not '.' or '..'), such as 'gpt-image-1.5'.",
             field="model",
         )
@@ -206,7 +173,7 @@ def build_request_body(
         if "prompt" in params and params["prompt"] != prompt:
             raise SegmindValidationError(
                 f"The prompt for model '{model}' was given twice with different values, as the prompt "
-                f"argument ({_describe(prompt)}) and in the parameters ({_describe(params['prompt'])}); "
+                f"argument ({describe(prompt)}) and in the parameters ({describe(params['prompt'])}); "
                 "give it once.",
                 field="prompt",
             )
@@ -218,7 +185,7 @@ def build_request_body(
     try:
         validated = model_cls.model_validate(params)
     except ValidationError as err:
-        message, field = _explain(model, model_cls, err)
+        message, field = explain(model, model_cls, err, _REQUIREMENTS)
         raise SegmindValidationError(message, field=field) from None
     return validated.model_dump(mode="json")
 
@@ -246,17 +213,68 @@ def _as_dict(model: str, parameters: Mapping[str, Any] | BaseModel | None) -> di
     if not isinstance(parameters, Mapping):
         raise SegmindValidationError(
             f"The parameters for model '{model}' must be a mapping of field names to values; got "
-            f"{_describe(parameters, with_type=True)}.",
+            f"{describe(parameters, with_type=True)}.",
             field="parameters",
         )
     bad_keys = [key for key in parameters if not isinstance(key, str)]
     if bad_keys:
         raise SegmindValidationError(
             f"The parameters for model '{model}' have field names that are not text: "
-            f"{', '.join(_describe(key, with_type=True) for key in bad_keys)}.",
+            f"{', '.join(describe(key, with_type=True) for key in bad_keys)}.",
             field="parameters",
         )
+    reject_self_reference(parameters, model=model)
     return dict(parameters)
+
+
+def reject_self_reference(parameters: Any, *, model: str | None = None) -> None:
+    """Raise when ``parameters`` contains itself at any depth, saying where.
+
+    Airflow's walks over template fields, pydantic and JSON all recurse into the value, so a
+    cycle would end in a ``RecursionError`` far from the mistake. The error names
+    ``parameters`` when the mapping refers back to itself, else the parameter whose value does.
+    Values that appear twice without containing themselves are fine.
+    """
+    found = _back_reference(parameters, ())
+    if found is None:
+        return
+    path, depth = found
+    where = "parameters" + "".join(f"[{key!r}]" for key in path)
+    target = "parameters" + "".join(f"[{key!r}]" for key in path[:depth])
+    for_model = f" for model '{model}'" if model is not None else ""
+    if depth == 0 or not isinstance(path[0], str):
+        subject, field = f"The parameters mapping{for_model}", "parameters"
+    else:
+        subject, field = f"Parameter '{path[0]}'{for_model}", path[0]
+    raise SegmindValidationError(
+        f"{subject} contains itself: {where} refers back to {target}; a value that contains itself "
+        "cannot be rendered or sent as JSON.",
+        field=field,
+    )
+
+
+def _back_reference(value: Any, outer: tuple[int, ...]) -> tuple[list[Any], int] | None:
+    """The first reference inside ``value`` to a container that holds it, or None.
+
+    ``outer`` holds the ids of the containers on the way down (the walk's root first). The
+    answer is the keys from ``value`` to the reference and the depth, counted from the root, of
+    the container it refers to.
+    """
+    items: Any
+    if isinstance(value, Mapping):
+        items = value.items()
+    elif isinstance(value, (list, tuple)):
+        items = enumerate(value)
+    else:
+        return None
+    outer = (*outer, id(value))
+    for key, item in items:
+        if id(item) in outer:
+            return [key], outer.index(id(item))
+        found = _back_reference(item, outer)
+        if found is not None:
+            return [key, *found[0]], found[1]
+    return None
 
 
 def _check_pass_through(model: str, params: dict[str, Any]) -> None:
@@ -270,11 +288,11 @@ def _check_pass_through(model: str, params: dict[str, Any]) -> None:
     if not isinstance(value, str) or not value.strip():
         raise SegmindValidationError(
             f"Invalid parameter 'prompt' for model '{model}': got "
-            f"{_describe(value, field='prompt', with_type=True)}; expected non-empty text.",
+            f"{describe(value, field='prompt', with_type=True)}; expected non-empty text.",
             field="prompt",
         )
     for key, item in params.items():
-        problem = _json_problem(item, set())
+        problem = _json_problem(item)
         if problem is not None:
             raise SegmindValidationError(
                 f"Invalid parameter '{key}' for model '{model}': {problem} cannot be sent as JSON; "
@@ -283,11 +301,12 @@ def _check_pass_through(model: str, params: dict[str, Any]) -> None:
             )
 
 
-def _json_problem(value: Any, seen: set[int]) -> str | None:
+def _json_problem(value: Any) -> str | None:
     """Describe the first part of ``value`` that JSON cannot carry, or None when all of it can.
 
     Checked here (without importing ``json``) so the error names the field instead of
     surfacing as a ``TypeError`` deep inside the HTTP client, or as a NaN Segmind rejects.
+    ``value`` holds no cycles: ``_as_dict`` refused them before.
     """
     if value is None or isinstance(value, (str, bool, int)):
         return None
@@ -296,228 +315,31 @@ def _json_problem(value: Any, seen: set[int]) -> str | None:
             return f"the number {value!r}"
         return None
     if isinstance(value, (list, tuple, Mapping)):
-        if id(value) in seen:
-            return "a value that contains itself"
-        seen = seen | {id(value)}
         if isinstance(value, Mapping):
             for key, item in value.items():
                 if not isinstance(key, str):
-                    return f"the mapping key {_describe(key, with_type=True)}"
-                problem = _json_problem(item, seen)
+                    return f"the mapping key {describe(key, with_type=True)}"
+                problem = _json_problem(item)
                 if problem is not None:
                     return problem
             return None
         for item in value:
-            problem = _json_problem(item, seen)
+            problem = _json_problem(item)
             if problem is not None:
                 return problem
         return None
     return f"a value of type {type(value).__name__}"
 
 
-# -- turning pydantic's errors into one message ----------------------------------------------
-
-
-def _explain(model: str, model_cls: type[BaseModel], err: ValidationError) -> tuple[str, str | None]:
-    """One sentence per offending field, in pydantic's order, and the first field's name.
-
-    Pydantic's own text is written for developers and carries documentation URLs; the reader
-    here is a data engineer looking at a failed task, who needs the field, what was received
-    and what would be accepted.
-    """
-    by_field: dict[str, list[Any]] = {}
-    unknown: list[str] = []
-    first: str | None = None
-    for error in err.errors(include_url=False):
-        loc = error["loc"]
-        if error["type"] == "extra_forbidden":
-            name = str(loc[0])
-            unknown.append(name)
-        else:
-            ctx = error.get("ctx") or {}
-            name = str(loc[0]) if loc else str(ctx.get("field", "parameters"))
-            by_field.setdefault(name, []).append(error)
-        if first is None:
-            first = name
-    sentences = [_field_sentence(model, model_cls, name, errors) for name, errors in by_field.items()]
-    if unknown:
-        allowed = ", ".join(f"'{name}'" for name in model_cls.model_fields)
-        noun = "parameter" if len(unknown) == 1 else "parameters"
-        names = ", ".join(f"'{name}'" for name in unknown)
-        sentences.append(f"Unknown {noun} {names} for model '{model}'; allowed parameters: {allowed}.")
-    return " ".join(sentences), first
-
-
-def _field_sentence(model: str, model_cls: type[BaseModel], field: str, errors: list[Any]) -> str:
-    first = errors[0]
-    if first["type"] == "incompatible_fields":
-        ctx = first["ctx"]
-        other = ctx["other"]
-        return (
-            f"Invalid combination of parameters '{field}' and '{other}' for model '{model}': "
-            f"got {field} {_describe(ctx['field_value'])} with {other} {_describe(ctx['other_value'])}; "
-            f"{first['msg']}."
-        )
-    requirement = _requirement(model_cls, field)
-    if first["type"] == "missing":
-        return f"Missing required parameter '{field}' for model '{model}'; {requirement}."
-    items = [error for error in errors if len(error["loc"]) > 1]
-    if items:
-        shown = ", ".join(f"[{error['loc'][1]}] {_describe(error['input'])}" for error in items)
-        got = f"invalid item{'s' if len(items) > 1 else ''} {shown}"
-    else:
-        with_type = first["type"].endswith(("_type", "_parsing")) or first["type"] == "int_from_float"
-        got = _describe(first["input"], field=field, with_type=with_type)
-        if field == "image_urls" and isinstance(first["input"], str):
-            requirement += " (put a single URL in a list)"
-    return f"Invalid parameter '{field}' for model '{model}': got {got}; {requirement}."
-
-
-def _requirement(model_cls: type[BaseModel], field: str) -> str:
-    info = model_cls.model_fields.get(field)
-    annotation = info.annotation if info is not None else None
-    if get_origin(annotation) is Literal:
-        return "allowed values: " + ", ".join(repr(value) for value in get_args(annotation))
-    return _REQUIREMENTS.get(field, "see the model's page on https://www.segmind.com/models")
-
-
-def _describe(value: Any, *, field: str | None = None, with_type: bool = False) -> str:
-    """A short, safe rendering of a received value: long text shows its length, not its text."""
-    if isinstance(value, str):
-        if field == "prompt" and not value.strip():
-            return "an empty prompt" if not value else "a prompt of only whitespace"
-        if len(value) > _MAX_SHOWN_TEXT:
-            noun = "a prompt" if field == "prompt" else "a text"
-            return f"{noun} of {len(value)} characters"
-        return f"{value!r} (text)" if with_type else repr(value)
-    if isinstance(value, bool):
-        return f"{value!r} (a boolean)" if with_type else repr(value)
-    if isinstance(value, int):
-        return f"{value!r} (a whole number)" if with_type else repr(value)
-    if isinstance(value, float):
-        return f"{value!r} (a decimal number)" if with_type else repr(value)
-    if value is None:
-        return "null"
-    if isinstance(value, (list, tuple)):
-        return f"a list of {len(value)} item{'' if len(value) == 1 else 's'}"
-    if isinstance(value, Mapping):
-        return f"a mapping of {len(value)} key{'' if len(value) == 1 else 's'}"
-    text = repr(value)
-    if len(text) > _MAX_SHOWN_TEXT:
-        text = text[: _MAX_SHOWN_TEXT - 3] + "..."
-    return f"{text} (of type {type(value).__name__})"
-
-
-# -- answers of the API ----------------------------------------------------------------------
-
-
-def _upper_status(value: Any) -> Any:
-    # Segmind's examples use upper case, but nothing promises it; comparisons with
-    # RequestStatus must not depend on the server's spelling.
-    return value.strip().upper() if isinstance(value, str) else value
-
-
-def _no_null_metrics(value: Any) -> Any:
-    return {} if value is None else value
-
-
-class _Answer(BaseModel):
-    """Base of the v2 answers: extra keys kept, status normalised."""
-
-    model_config = ConfigDict(extra="allow")
-
-    status: str
-
-    @field_validator("status", mode="before")
-    @classmethod
-    def _normalise_status(cls, value: Any) -> Any:
-        return _upper_status(value)
-
-
-class V2SubmitResponse(_Answer):
-    """Segmind's answer to a v2 submit: the handle needed to poll and fetch the result."""
-
-    request_id: str
-    status: str = RequestStatus.QUEUED.value
-    poll_url: str | None = None
-    status_url: str
-    response_url: str
-
-
-class V2StatusResponse(_Answer):
-    """An answer of the status URL. FAILED arrives as HTTP 422 with ``error`` set."""
-
-    request_id: str | None = None
-    error: str | None = None
-    metrics: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("metrics", mode="before")
-    @classmethod
-    def _metrics(cls, value: Any) -> Any:
-        return _no_null_metrics(value)
-
-
-class V2ResultResponse(V2StatusResponse):
-    """An answer of the response URL; ``output`` differs per model, hence ``Any``."""
-
-    output: Any = None
-
-    @property
-    def output_urls(self) -> list[str]:
-        """The http(s) URLs in ``output``, in order and without repeats.
-
-        Image models put a URL, a list of URLs, or dicts with ``url``/``urls``/``image``/
-        ``images`` there; anything else (base64 text, numbers) is not a URL and is skipped.
-        Repeats are dropped because one image listed under two keys must be downloaded once.
-        """
-        urls: list[str] = []
-        _collect_urls(self.output, urls, depth=0)
-        return list(dict.fromkeys(urls))
-
-
-_OUTPUT_KEYS = ("url", "urls", "image", "images")
-
-
-def _collect_urls(value: Any, urls: list[str], *, depth: int) -> None:
-    # The depth cap keeps a hostile or odd answer from recursing without end.
-    if depth > 4:
-        return
-    if isinstance(value, str):
-        candidate = value.strip()
-        if candidate.lower().startswith(("http://", "https://")):
-            urls.append(candidate)
-    elif isinstance(value, list):
-        for item in value:
-            _collect_urls(item, urls, depth=depth + 1)
-    elif isinstance(value, dict):
-        for key in _OUTPUT_KEYS:
-            if key in value:
-                _collect_urls(value[key], urls, depth=depth + 1)
-
-
-class CreditsResponse(BaseModel):
-    """The account's balance from ``/v1/get-user-credits`` (its key has a hyphen)."""
-
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
-
-    credits: float
-    free_credits: float = Field(0.0, alias="free-credits")
-
-
 __all__ = [
     "MAX_IMAGE_URLS",
     "MAX_PROMPT_LENGTH",
     "MODEL_PARAMETERS",
-    "TERMINAL_STATUSES",
-    "CreditsResponse",
     "GptImageEditParameters",
     "GptImageParameters",
-    "RequestStatus",
-    "V2ResultResponse",
-    "V2StatusResponse",
-    "V2SubmitResponse",
     "build_request_body",
     "expected_output_format",
     "parameters_model_for",
+    "reject_self_reference",
     "validate_model_slug",
 ]
