@@ -76,6 +76,8 @@ class Failure(enum.Enum):
     TIMED_OUT = "timed out"
     #: The connection failed after the request was sent, or the answer broke off.
     BROKEN = "broken"
+    #: The answer's body broke off after its headers arrived: the server did answer.
+    CUT_OFF = "cut off"
     #: The call's deadline passed while waiting; the request may have been received.
     DEADLINE = "deadline"
 
@@ -109,6 +111,12 @@ def transport_error(
         bound = deadline.what if deadline is not None else "the deadline"
         return SegmindTimeoutError(
             f"{call.what}: stopped waiting at {bound} ({detail}).",
+            may_have_been_charged=charged,
+            request_id=call.request_id,
+        )
+    if failure is Failure.CUT_OFF:
+        return SegmindBadResponseError(
+            f"{call.what}: the answer broke off ({detail}).",
             may_have_been_charged=charged,
             request_id=call.request_id,
         )

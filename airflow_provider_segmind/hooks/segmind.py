@@ -300,13 +300,21 @@ class SegmindHook(BaseHook):
         """
         deadline = Deadline.after(timeout, f"timeout={timeout:g} s")
         request_id = request.request_id if isinstance(request, V2SubmitResponse) else request
+        last_status = "not yet known"
         while True:
-            answer = self.poll_once(request, deadline=deadline)
+            try:
+                answer = self.poll_once(request, deadline=deadline)
+            except SegmindTimeoutError:
+                if not deadline.expired:
+                    raise
+                answer = None
             if isinstance(answer, V2ResultResponse):
                 return answer
+            if answer is not None:
+                last_status = str(answer.status)
             if deadline.expired:
                 raise SegmindTimeoutError(
-                    f"Request {request_id} was still {answer.status} after {timeout:.0f} s.",
+                    f"Request {request_id} was still {last_status} after {timeout:.0f} s.",
                     request_id=request_id,
                     hint="Raise the timeout; the result stays available for one hour after submission.",
                 )
@@ -486,10 +494,16 @@ class SegmindHook(BaseHook):
                 raise
         return answer
 
-    def _transport_error(self, call: Call, err: Exception, scope: DeadlineScope) -> SegmindError:
+    def _transport_error(
+        self, call: Call, err: Exception, scope: DeadlineScope, *, body_bytes: int | None = None
+    ) -> SegmindError:
+        """Which failure a ``requests`` exception is; ``body_bytes`` is set while reading a body."""
         detail = f"{type(err).__name__}: {err}"
         if scope.expired:
             failure = Failure.DEADLINE
+        elif body_bytes is not None:
+            failure = Failure.CUT_OFF
+            detail = f"after {body_bytes} bytes; {detail}"
         elif isinstance(err, requests.exceptions.ConnectTimeout) or _never_sent(err):
             failure = Failure.NOT_SENT
         elif isinstance(err, requests.exceptions.ReadTimeout):
@@ -554,10 +568,13 @@ class _OpenAnswer:
 
     def chunks(self, chunk_size: int) -> Iterator[bytes]:
         """The body in chunks; a body that breaks off raises the typed transport error."""
+        received = 0
         try:
-            yield from self.response.iter_content(chunk_size=chunk_size)
+            for chunk in self.response.iter_content(chunk_size=chunk_size):
+                received += len(chunk)
+                yield chunk
         except requests.exceptions.RequestException as err:
-            raise self._hook._transport_error(self.call, err, self.scope) from None
+            raise self._hook._transport_error(self.call, err, self.scope, body_bytes=received) from None
 
     def read(self) -> bytes:
         """The whole body (read once, then kept: an error answer is read before it is judged)."""

@@ -105,7 +105,7 @@ def test_expired_request_is_not_found(server: SegmindTestServer, hook: SegmindHo
         (Fault(kind="html", status=500, endpoint="v1"), exc.SegmindServerError, 1),  # may be charged
         (Fault(kind="empty", status=504, endpoint="v1"), exc.SegmindServerError, 1),
         (Fault(kind="drop", endpoint="v1"), exc.SegmindConnectionError, 1),
-        (Fault(kind="truncated", endpoint="v1"), exc.SegmindConnectionError, 1),
+        (Fault(kind="truncated", endpoint="v1"), exc.SegmindBadResponseError, 1),  # answered: charged
         (Fault(kind="wrong_content_type", endpoint="v1"), exc.SegmindBadResponseError, 1),
         (Fault(kind="malformed_json", endpoint="v1"), exc.SegmindBadResponseError, 1),
         (Fault(kind="not_an_image", endpoint="v1"), exc.SegmindBadResponseError, 1),
@@ -123,6 +123,8 @@ def test_post_faults_over_http(
         with pytest.raises(error_cls) as info:
             hook.generate("gpt-image-1.5", prompt=PROMPT)
         assert server.api_key not in str(info.value)
+        if fault.kind in ("drop", "truncated") or fault.status in (500, 504):
+            assert info.value.may_have_been_charged
     assert len(server.find(method="POST")) == posts
 
 
