@@ -8,7 +8,6 @@ deferral and its kwargs, the rate-limit timer, retry resume, restarted triggers.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import time
 from datetime import datetime
 from pathlib import Path
@@ -71,11 +70,23 @@ def test_templating_surface() -> None:
     assert set(op.template_ext) == {".txt", ".j2"}
 
 
-def test_deferrable_default_follows_airflow_config() -> None:
-    from airflow.providers.common.compat.sdk import conf
+@pytest.mark.parametrize(("setting", "expected"), [("true", True), ("false", False), (None, False)])
+def test_deferrable_default_follows_airflow_config(setting: str | None, expected: bool) -> None:
+    """Read in a fresh interpreter, as a DAG file parse would: the default comes from the config."""
+    import os
+    import subprocess
+    import sys
 
-    default = inspect.signature(SegmindGenerateImageOperator.__init__).parameters["deferrable"].default
-    assert default is conf.getboolean("operators", "default_deferrable", fallback=False)
+    env = {k: v for k, v in os.environ.items() if k != "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE"}
+    if setting is not None:
+        env["AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE"] = setting
+    code = (
+        "from airflow_provider_segmind.operators.segmind import SegmindGenerateImageOperator as O\n"
+        "from airflow_provider_segmind.sensors.segmind import SegmindRequestSensor as S\n"
+        "print(O(task_id='t', prompt='p').deferrable, S(task_id='s', request_id='r').deferrable)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split()[-2:] == [str(expected), str(expected)]
 
 
 @pytest.mark.parametrize(
@@ -503,3 +514,89 @@ def test_no_task_state_store_warns(
     assert len(server.find(method="POST")) == 1
     logged = caplog.text + capsys.readouterr().out
     assert "a retry of this task will submit, and pay for, a new request" in logged
+
+
+# -- bounds the docs promise: timeout and rate_limit_max_wait in sync mode ----------------------
+
+
+def test_sync_timeout_bounds_the_generation(server: SegmindTestServer, tmp_path: Path) -> None:
+    """`timeout` bounds a synchronous generation too (it did nothing with deferrable=False)."""
+    server.latency = 30
+    op = make_op(output_dir=str(tmp_path), timeout=1)
+    started = time.monotonic()
+    with pytest.raises(exc.SegmindTimeoutError) as info:
+        op.execute(make_context())
+    assert time.monotonic() - started < 1 + 5  # generous slack for a shared machine; not 30 s
+    assert info.value.may_have_been_charged
+    assert len(server.find(method="POST")) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_sync_rate_limit_waits_up_to_rate_limit_max_wait(
+    server: SegmindTestServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Seven 429s in a row are waited out (they were cut off by a 5-attempt cap)."""
+    naps: list[float] = []
+    monkeypatch.setattr(time, "sleep", naps.append)
+    server.inject(Fault(status=429, endpoint="v1", times=7, headers={"Retry-After": "20"}))
+    uris = make_op(output_dir=str(tmp_path), rate_limit_max_wait=600).execute(make_context())
+    assert len(uris) == 1
+    assert len(naps) == 7 and all(20 <= nap <= 22 for nap in naps)
+    assert [r.status for r in server.find(method="POST")] == [429] * 7 + [200]
+
+
+def test_sync_rate_limit_gives_up_at_rate_limit_max_wait(
+    server: SegmindTestServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    naps: list[float] = []
+    monkeypatch.setattr(time, "sleep", naps.append)
+    server.inject(Fault(status=429, endpoint="v1", times=100, headers={"Retry-After": "20"}))
+    with pytest.raises(exc.SegmindRateLimitError):
+        make_op(output_dir=str(tmp_path), rate_limit_max_wait=100).execute(make_context())
+    assert sum(naps) <= 100
+    assert len(naps) == 4  # 4 waits of 20-22 s fit in 100 s, a fifth does not
+
+
+# -- big images are streamed to storage on the synchronous path too ----------------------------
+
+BIG = 8 << 20  # bytes
+BIG_PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * BIG
+
+
+def _peak_traced(func: Any) -> int:
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        func()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("answer_shape", ["image", "url"])
+def test_sync_big_image_is_streamed_not_held(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, answer_shape: str
+) -> None:
+    """An 8 MiB image, as the v1 answer itself or named by URL, goes to storage chunk by chunk."""
+    import json
+
+    from tests.hostile import HostileServer, Request, answer, hostile_server
+
+    def api(server: HostileServer, sock: Any, request: Request) -> None:
+        if request.method == "POST" and answer_shape == "url":
+            answer("200 OK", json.dumps({"output": f"{server.url}/out/big.png"}).encode())(
+                server, sock, request
+            )
+        else:
+            answer("200 OK", BIG_PNG, "image/png")(server, sock, request)
+
+    with hostile_server(api) as server:
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_SEGMIND_DEFAULT",
+            json.dumps({"conn_type": "segmind", "host": server.url, "password": "SG_k"}),
+        )
+        op = make_op(output_dir=str(tmp_path))
+        peak = _peak_traced(lambda: op.execute(make_context()))
+    assert (tmp_path / "poster_0.png").read_bytes() == BIG_PNG
+    assert peak < BIG / 2  # held whole before: a peak above 8 MiB

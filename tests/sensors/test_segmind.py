@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from airflow.providers.common.compat.sdk import (
     DAG,
+    AirflowFailException,
     AirflowSensorTimeout,
     AirflowSkipException,
     PokeReturnValue,
@@ -18,6 +19,7 @@ from airflow.providers.common.compat.sdk import (
 from airflow_provider_segmind import exceptions as exc
 from airflow_provider_segmind.hooks.segmind import SegmindHook
 from airflow_provider_segmind.sensors.segmind import SegmindRequestSensor
+from airflow_provider_segmind.testing import Fault
 from airflow_provider_segmind.testing.context import run_trigger
 from airflow_provider_segmind.triggers.segmind import SegmindRequestTrigger
 
@@ -83,8 +85,10 @@ def test_failed_request_fails_the_sensor(server: SegmindTestServer) -> None:
     server.fail_next_v2(error="NSFW content detected")
     request_id = submit()
     wait_until(request_id, "FAILED")
-    with pytest.raises(exc.SegmindRequestFailedError, match="NSFW content detected"):
+    with pytest.raises(exc.SegmindRequestFailedError, match="NSFW content detected") as info:
         make_sensor(request_id).poke(context())
+    # The request's result will not change: Airflow must not retry the sensor.
+    assert isinstance(info.value, AirflowFailException)
 
 
 def test_poke_mode_timeout(server: SegmindTestServer) -> None:
@@ -135,8 +139,33 @@ def test_deferred_timeout_and_soft_fail(soft_fail: bool, expected: type[Exceptio
 
 def test_deferred_failure_event() -> None:
     event = {"status": "failed", "request_id": "r1", "message": "moderation", "output_urls": []}
-    with pytest.raises(exc.SegmindRequestFailedError, match="moderation"):
+    with pytest.raises(exc.SegmindRequestFailedError, match="moderation") as info:
         make_sensor("r1").execute_complete(context(), event=event)
+    assert isinstance(info.value, AirflowFailException)
+
+
+def test_rate_limited_poke_is_not_done_and_holds_no_slot(
+    server: SegmindTestServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 429 while poking is "not yet": no sleeping through the window inside the worker."""
+    naps: list[float] = []
+    monkeypatch.setattr(time, "sleep", naps.append)
+    request_id = submit()
+    server.inject(Fault(status=429, endpoint="v2_status", headers={"Retry-After": "300"}))
+    assert make_sensor(request_id).poke(context()) is False
+    assert naps == []
+
+
+def test_deferrable_first_poke_rate_limited_defers_at_once(
+    server: SegmindTestServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    naps: list[float] = []
+    monkeypatch.setattr(time, "sleep", naps.append)
+    request_id = submit()
+    server.inject(Fault(status=429, endpoint="v2_status", headers={"Retry-After": "300"}))
+    with pytest.raises(TaskDeferred):
+        make_sensor(request_id, deferrable=True).execute(context())
+    assert naps == []  # before: up to 300 s of 429 retries in the worker slot
 
 
 def test_bad_event_refused() -> None:
