@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from tests.storage_servers import S3Server
 
 ROOT = Path(__file__).resolve().parent.parent
 # scripts/test.sh sets these; setdefault keeps `pytest` alone working the same way.
@@ -29,3 +39,24 @@ os.environ.setdefault(
         ]
     ),
 )
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """An S3-compatible HTTP server (moto) on loopback, one per session, with ``s3://`` attached to it."""
+    from tests.storage_servers import start_s3_server
+
+    server = start_s3_server()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_server: S3Server, request: pytest.FixtureRequest) -> str:
+    """A fresh, empty ``s3://<bucket>/<prefix>`` on the session's S3 server, for this test alone.
+
+    Use it as ``output_dir`` or with ``storage.to_storage_path(uri)`` (no ``conn_id``); inspect
+    the server with ``s3_server.fs``.
+    """
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", request.node.name)[:60]
+    return s3_server.uri(f"{name}-{uuid.uuid4().hex[:8]}")
