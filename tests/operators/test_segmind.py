@@ -274,23 +274,75 @@ def test_sync_rate_limit_bounded(server: SegmindTestServer, tmp_path: Path) -> N
     assert len(server.find(method="POST")) == 1
 
 
-def test_failed_write_keeps_previous_image(
-    server: SegmindTestServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+IMAGE_3MIB = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * (3 * 4096)
+
+
+@pytest.fixture(params=["local", "memory", "s3"])
+def output_dir(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The same operator runs on a local disk, fsspec's memory:// and a real S3 server (moto)."""
+    import uuid
+
+    if request.param == "local":
+        return str(tmp_path)
+    if request.param == "memory":
+        return f"memory://op-tests/{uuid.uuid4().hex}"
+    return str(request.getfixturevalue("s3_bucket"))
+
+
+@pytest.mark.parametrize("path", ["sync", "deferrable"])
+def test_cut_off_download_keeps_previous_image(
+    output_dir: str, path: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    naps: list[float] = []
-    monkeypatch.setattr(time, "sleep", naps.append)  # the download's GET retries back off; skip the wait
-    op = make_op(output_dir=str(tmp_path), parameters={"size": "1024x1024"})
-    op.execute(make_context())
-    before = (tmp_path / "poster_0.png").read_bytes()
-    server.v1_response = "json_url"
-    server.inject(Fault(kind="truncated", endpoint="cdn", times=10))
-    with pytest.raises(exc.SegmindBadResponseError):
-        op.execute(make_context())
-    assert (tmp_path / "poster_0.png").read_bytes() == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["poster_0.png"]
-    assert len(server.find(origin="cdn")) == 5  # GETs are retried (free); the paid POST was not
-    assert len(naps) == 4
-    assert len(server.find(method="POST")) == 2
+    """A 3 MiB image that breaks off after 2 MiB, on the sync and the deferred path, on every
+    storage: the previous image stays byte for byte, and nothing else appears beside it."""
+    import json
+
+    from airflow_provider_segmind.storage import to_storage_path
+    from tests.hostile import HostileServer, Request, answer, head, hostile_server
+
+    cut = {"on": False}
+
+    def api(server: HostileServer, sock: Any, request: Request) -> None:
+        if request.method == "POST":
+            answer("200 OK", json.dumps({"output": f"{server.url}/out/0.png"}).encode())(
+                server, sock, request
+            )
+            return
+        body = IMAGE_3MIB[: 2 << 20] if cut["on"] else IMAGE_3MIB
+        sock.sendall(head("200 OK", {"Content-Type": "image/png", "Content-Length": str(len(IMAGE_3MIB))}))
+        sock.sendall(body)
+        if cut["on"]:
+            sock.shutdown(2)
+
+    monkeypatch.setattr(time, "sleep", lambda _s: None)  # the download's GET retries back off
+    with hostile_server(api) as server:
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_SEGMIND_DEFAULT",
+            json.dumps({"conn_type": "segmind", "host": server.url, "password": "SG_k"}),
+        )
+        op = make_op(output_dir=output_dir)
+        event = {
+            "status": "success",
+            "request_id": "r1",
+            "message": "",
+            "output_urls": [f"{server.url}/out/0.png"],
+        }
+
+        def run() -> Any:
+            if path == "sync":
+                return op.execute(make_context())
+            return op.execute_complete(make_context(), event=event, submitted_at=time.time())
+
+        (uri,) = run()
+        assert to_storage_path(uri).read_bytes() == IMAGE_3MIB
+        cut["on"] = True
+        with pytest.raises(exc.SegmindBadResponseError, match="broke off"):
+            run()
+        gets = [r for r in server.requests if r.method == "GET"]
+    folder = to_storage_path(output_dir)
+    assert to_storage_path(uri).read_bytes() == IMAGE_3MIB
+    assert sorted(p.name for p in folder.iterdir()) == ["poster_0.png"]
+    assert len(gets) > 1  # the cut-off download really ran (and was retried where it could be)
 
 
 # -- deferrable execution ------------------------------------------------------------------------
