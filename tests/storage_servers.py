@@ -1,7 +1,9 @@
 """Real storage for tests: an S3-compatible HTTP server (moto's server mode) on a loopback port.
 
-``start_s3_server()`` starts moto's ``ThreadedMotoServer`` on a free 127.0.0.1 port (about 0.3 s,
-nothing outside pip) and creates one bucket. It then points the process's AWS settings at that
+``start_s3_server()`` starts moto's server (``python -m moto.server``) in a process of its own on a
+free 127.0.0.1 port (about a second, nothing outside pip) and creates one bucket. A process of its
+own, as a real S3 is: what it allocates never counts toward this process's memory, which the
+streaming tests measure. It then points the process's AWS settings at that
 server (``AWS_ENDPOINT_URL``, dummy keys, ``AWS_CONFIG_FILE``/``AWS_SHARED_CREDENTIALS_FILE`` at
 ``/dev/null`` so no profile of the machine applies) until ``stop()``, and attaches fsspec's
 default ``s3`` filesystem as Airflow's ``s3://``. Everything that reaches S3 with no connection id
@@ -10,19 +12,20 @@ and the path methods that universal-pathlib runs on fsspec's default instance, s
 ``exists``, ``read_bytes``), ``s3fs`` and ``boto3``. Nothing can reach AWS.
 
 The fixtures in ``tests/conftest.py`` wrap it: ``s3_server`` (one per session) and ``s3_bucket``
-(a fresh ``s3://<bucket>/<prefix>`` per test). moto keeps its state in this process: a test that
-uses ``moto.mock_aws`` resets it, bucket included.
+(a fresh ``s3://<bucket>/<prefix>`` per test).
 """
 
 from __future__ import annotations
 
-import logging
 import os
+import socket
+import subprocess
+import sys
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from moto.server import ThreadedMotoServer
     from s3fs import S3FileSystem
 
 BUCKET = "segmind-tests"
@@ -38,7 +41,7 @@ class S3Server:
     endpoint_url: str
     bucket: str
     fs: S3FileSystem
-    _server: ThreadedMotoServer = field(repr=False)
+    _server: subprocess.Popen[bytes] = field(repr=False)
     _saved: dict[str, str | None] = field(repr=False)
     _block_size: int = field(repr=False)
 
@@ -46,7 +49,12 @@ class S3Server:
         return f"s3://{self.bucket}/{prefix.strip('/')}"
 
     def stop(self) -> None:
-        self._server.stop()
+        self._server.terminate()
+        try:
+            self._server.wait(10)
+        except subprocess.TimeoutExpired:
+            self._server.kill()
+            self._server.wait(10)
         self.fs.default_block_size = self._block_size
         for name, value in self._saved.items():
             if value is None:
@@ -57,18 +65,13 @@ class S3Server:
 
 def start_s3_server(bucket: str = BUCKET) -> S3Server:
     import fsspec
-    from moto.server import ThreadedMotoServer
 
     try:
         from airflow.sdk.io import attach
     except ImportError:  # Airflow 2.x
         from airflow.io import attach  # type: ignore[no-redef]
 
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one INFO line per request otherwise
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint_url = f"http://{host}:{port}"
+    server, endpoint_url = _start_moto_process()
     env = {
         "AWS_ENDPOINT_URL": endpoint_url,
         "AWS_ACCESS_KEY_ID": "testing",
@@ -104,3 +107,30 @@ def start_s3_server(bucket: str = BUCKET) -> S3Server:
         s3.stop()
         raise
     return s3
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _start_moto_process(limit: float = 30.0) -> tuple[subprocess.Popen[bytes], str]:
+    """moto's server in its own process; returns once it accepts connections."""
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"moto's server exited at start (code {process.returncode})")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return process, f"http://127.0.0.1:{port}"
+        except OSError:
+            time.sleep(0.05)
+    process.kill()
+    raise RuntimeError(f"moto's server did not listen on port {port} within {limit:.0f} s")
