@@ -29,3 +29,6 @@ os.environ.setdefault(
         ]
     ),
 )
+
+# pytester runs small pytest sessions, to test the pytest plugin across tests.
+pytest_plugins = ["pytester"]
