@@ -4,9 +4,10 @@ Why aiohttp: the faults must misbehave at the connection level (hang up with no 
 image short under its Content-Length, trickle a body byte by byte). ASGI servers such as uvicorn
 deliberately hide the connection from the application; aiohttp's low-level server hands each
 handler its request's transport and lets a response be streamed and abandoned, all through public
-API. One event loop serves thousands of idle keep-alive connections (polling clients) where a
-thread per connection did not, and a listen backlog of the kernel's maximum absorbs a burst of
-connects. The loop runs in its own thread so synchronous test code can start and stop it.
+API. One event loop holds thousands of keep-alive connections (polling clients) on two threads,
+where the hand-written server needed a thread per connection, and a listen backlog of the
+kernel's maximum absorbs a burst of connects. The loop runs in its own thread so synchronous test
+code can start and stop it.
 
 This module turns requests into :class:`~airflow_provider_segmind.testing.recording.RecordedRequest`
 values and :class:`~airflow_provider_segmind.testing.responses.Answer` values into bytes on the
@@ -39,8 +40,11 @@ if TYPE_CHECKING:
 #: Connects queued before accept(); the kernel caps it at net.core.somaxconn. A full queue drops
 #: SYNs, and each dropped SYN costs the client a one-second retransmission.
 LISTEN_BACKLOG = 4096
-#: Idle keep-alive connections are closed after this long, so forgotten clients do not pile up.
-IDLE_TIMEOUT = 60.0
+#: Idle keep-alive connections are closed after this long, so a long-running server sheds
+#: forgotten clients. Long, because the pytest plugin's server lives for the whole session: a
+#: client that pooled a connection in one test may reuse it minutes later, and a close racing that
+#: reuse would fail a test for the server's sake. Idle connections cost an event loop little.
+IDLE_TIMEOUT = 300.0
 #: Seconds stop() lets in-flight answers finish before cancelling them (they are cut off anyway).
 _SHUTDOWN_GRACE = 0.05
 #: Bound on every wait for the loop thread, so a wedged loop cannot hang a test suite.
@@ -115,7 +119,12 @@ class HttpOrigins:
 
     @property
     def connections(self) -> list[object]:
-        """The open client connections of all origins."""
+        """The open client connections of all origins (read on the loop, which changes them)."""
+        if self._loop is None:
+            return []
+        return list(self._call(self._list_connections()))
+
+    async def _list_connections(self) -> list[object]:
         return [connection for server in self._servers for connection in server.connections]
 
     def _call(self, coroutine: Awaitable[Any]) -> Any:
@@ -233,20 +242,20 @@ async def _deliver(request: web.BaseRequest, answer: Answer) -> web.StreamRespon
     response.content_length = len(answer.body)
     if answer.delivery == "truncate":
         response.force_close()
-    await response.prepare(request)  # sends the status line and headers now
-    if request.method == "HEAD":
-        return response
-    if answer.delivery == "truncate":
-        await response.write(answer.body[: len(answer.body) // 2])
-        _hang_up(request)
-        return response
-    try:  # trickle
-        for offset in range(len(answer.body)):
+    try:
+        await response.prepare(request)  # sends the status line and headers now
+        if request.method == "HEAD":
+            return response
+        if answer.delivery == "truncate":
+            await response.write(answer.body[: len(answer.body) // 2])
+            _hang_up(request)
+            return response
+        for offset in range(len(answer.body)):  # trickle
             await asyncio.sleep(answer.interval)
             await response.write(answer.body[offset : offset + 1])
         await response.write_eof()
     except ConnectionError:
-        pass  # the client gave up waiting, as a client with a deadline should
+        pass  # the client left first (for a trickle: gave up waiting, as a deadline should)
     return response
 
 
