@@ -16,7 +16,7 @@ Pillow and aiohttp are only needed once the server starts; importing this module
 
 from __future__ import annotations
 
-import importlib
+import importlib.util
 import json
 from typing import TYPE_CHECKING, Generic, TypeVar, cast, overload
 
@@ -78,17 +78,23 @@ class _Setting(Generic[T]):
 
 
 def _require_dependencies() -> None:
-    """Fail at start() with the fix, rather than with a 500 on the first image request."""
+    """Fail at start() with the fix, rather than with a 500 on the first image request.
+
+    Looking up ``PIL.Image`` runs only Pillow's small top-level package; the image modules load
+    when the first image is drawn.
+    """
     for module, what in (
-        ("airflow_provider_segmind.testing.images", "draws real images and needs Pillow"),
+        ("PIL.Image", "draws real images and needs Pillow"),
         ("aiohttp", "serves HTTP with aiohttp"),
     ):
         try:
-            importlib.import_module(module)
-        except ImportError as exc:
+            found = importlib.util.find_spec(module) is not None
+        except ImportError:
+            found = False
+        if not found:
             raise ImportError(
                 f"the Segmind test server {what}: pip install 'airflow-provider-segmind[testing]'"
-            ) from exc
+            )
 
 
 class SegmindTestServer:

@@ -161,6 +161,20 @@ def test_plugin_imports_without_pillow(tmp_path: Path) -> None:
     assert "needs Pillow" in result.stdout
 
 
+def test_pillow_loads_only_when_an_image_is_drawn() -> None:
+    code = (
+        "import sys, requests\n"
+        "from airflow_provider_segmind.testing import SegmindTestServer\n"
+        "with SegmindTestServer() as server:\n"
+        "    headers = {'x-api-key': server.api_key}\n"
+        "    requests.get(server.base_url + '/v1/get-user-credits', headers=headers)\n"
+        "    assert 'PIL.Image' not in sys.modules\n"
+        "    requests.post(server.base_url + '/v1/flux', json={'prompt': 'p', 'width': 8}, headers=headers)\n"
+        "    assert 'PIL.Image' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
 def test_session_server_is_shared_and_reset_between_tests(pytester: pytest.Pytester) -> None:
     """One server for the session; nothing one test changes reaches the next."""
     pytester.makepyfile(
