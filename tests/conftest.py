@@ -60,3 +60,7 @@ def s3_bucket(s3_server: S3Server, request: pytest.FixtureRequest) -> str:
     """
     name = re.sub(r"[^A-Za-z0-9._-]+", "_", request.node.name)[:60]
     return s3_server.uri(f"{name}-{uuid.uuid4().hex[:8]}")
+
+
+# pytester runs small pytest sessions, to test the pytest plugin across tests.
+pytest_plugins = ["pytester"]

@@ -2,7 +2,7 @@
 
 ``SegmindTestServer`` serves the Segmind API (v1, v2, credits) and a CDN origin on loopback,
 records every request and can be scripted to misbehave with ``Fault``. Importing this package is
-cheap and does not need Pillow; starting a server does (``pip install
+cheap and needs neither Pillow nor aiohttp; starting a server needs both (``pip install
 'airflow-provider-segmind[testing]'``).
 """
 

@@ -17,11 +17,12 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from airflow_provider_segmind.testing.server import (
+from airflow_provider_segmind.testing.server import SegmindTestServer
+from airflow_provider_segmind.testing.settings import (
     DEFAULT_API_KEY,
+    RATE_LIMIT_HEADERS,
     RATE_LIMIT_SCOPES,
     V1_RESPONSE_MODES,
-    SegmindTestServer,
 )
 
 if TYPE_CHECKING:
@@ -56,6 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--rate-limit", type=_rate_limit, default=None, metavar="MAX/SECONDS")
     parser.add_argument("--rate-limit-scope", choices=sorted(RATE_LIMIT_SCOPES), default="generate")
+    parser.add_argument(
+        "--rate-limit-headers",
+        choices=sorted(RATE_LIMIT_HEADERS),
+        default="retry_after",
+        help="how a 429 says when to retry: Retry-After (retry_after), Segmind's "
+        "x-rate-limit-reset-at-utc (segmind), or both",
+    )
     parser.add_argument("--no-retry-after", action="store_true", help="omit Retry-After on 429")
     parser.add_argument("--credits", type=float, default=100.0)
     parser.add_argument("--price", type=float, default=0.154)
@@ -74,6 +82,7 @@ def _server_from(args: argparse.Namespace) -> SegmindTestServer:
         rate_limit=args.rate_limit,
         rate_limit_scope=args.rate_limit_scope,
         send_retry_after=not args.no_retry_after,
+        rate_limit_headers=args.rate_limit_headers,
         credits=args.credits,
         price=args.price,
         v1_response=args.v1_response,

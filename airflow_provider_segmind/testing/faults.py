@@ -23,15 +23,12 @@ FAULT_KINDS: frozenset[str] = frozenset(
         "not_an_image",
         "drop",
         "delay",
+        "trickle",
     }
 )
 
 #: The request classes a fault can target. ``other`` (unknown API paths) is only hit by ``*``.
 ENDPOINTS: frozenset[str] = frozenset({"v1", "v2_submit", "v2_status", "v2_result", "credits", "cdn", "*"})
-
-# Path segments under /v1 and /v2 that are API routes, never model slugs.
-_RESERVED_V1 = frozenset({"get-user-credits", "requests"})
-_RESERVED_V2 = frozenset({"requests"})
 
 
 @dataclass
@@ -47,7 +44,12 @@ class Fault:
       ``malformed_json`` answer 200 ``application/json`` that does not parse;
       ``not_an_image`` answer 200 ``image/png`` whose bytes are no image;
       ``drop`` close the connection without answering;
-      ``delay`` wait ``delay`` seconds, then answer normally (read-timeout tests).
+      ``delay`` wait ``delay`` seconds, then answer normally (read-timeout tests);
+      ``trickle`` answer normally, but send the body one byte every ``interval`` seconds after
+      the status line and headers (whose Content-Length is the full body's): a server that never
+      stalls long enough for a per-read timeout, for clients whose waits must end at a deadline.
+
+    ``headers`` are added to the answer, broken or (``delay``, ``trickle``) normal.
     """
 
     kind: str = "status"
@@ -57,6 +59,7 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     times: int = 1
     delay: float = 0.0
+    interval: float = 2.0
 
     def __post_init__(self) -> None:
         # A typo in a test's fault would otherwise silently never fire and the test would pass
@@ -69,6 +72,8 @@ class Fault:
             raise ValueError("times must be at least 1")
         if self.delay < 0:
             raise ValueError("delay must not be negative")
+        if self.interval <= 0:
+            raise ValueError("interval must be positive")
 
     def matches(self, endpoint: str) -> bool:
         """Whether this fault applies to a request classified as ``endpoint``.
@@ -79,27 +84,6 @@ class Fault:
         if self.endpoint == "*":
             return endpoint != "cdn"
         return self.endpoint == endpoint
-
-
-def classify_endpoint(method: str, path: str, origin: str) -> str:
-    """Name the request class a fault's ``endpoint`` refers to (``other`` for unknown routes)."""
-    if origin == "cdn":
-        return "cdn"
-    parts = [part for part in path.split("/") if part]
-    method = method.upper()
-    if method == "POST" and len(parts) == 2:
-        if parts[0] == "v1" and parts[1] not in _RESERVED_V1:
-            return "v1"
-        if parts[0] == "v2" and parts[1] not in _RESERVED_V2:
-            return "v2_submit"
-    if method == "GET":
-        if parts == ["v1", "get-user-credits"]:
-            return "credits"
-        if len(parts) == 4 and parts[:2] == ["v2", "requests"] and parts[3] == "status":
-            return "v2_status"
-        if len(parts) == 3 and parts[1] == "requests" and parts[0] in ("v1", "v2"):
-            return "v2_result"
-    return "other"
 
 
 @dataclass

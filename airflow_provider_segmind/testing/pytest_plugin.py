@@ -3,6 +3,12 @@
 Registered as a ``pytest11`` entry point, so it loads in every pytest run of any project that
 installs the provider: it imports nothing at module level beyond pytest and must keep working
 when Pillow is not installed (the server is only imported when a fixture is used).
+
+Like pytest-httpserver, one server serves the whole session and is put back to its defaults
+around every test (requests, faults, v2 requests, rate-limit window, credits and every setting,
+answers still in progress cut off), so a suite pays for one server start, not one per test, and
+no test sees what another left behind. ``segmind_server_factory`` still starts dedicated servers,
+for custom constructor settings or tests that stop their server.
 """
 
 from __future__ import annotations
@@ -17,13 +23,26 @@ if TYPE_CHECKING:
     from airflow_provider_segmind.testing.server import SegmindTestServer
 
 
-@pytest.fixture
-def segmind_server() -> Iterator[SegmindTestServer]:
-    """A started server with default settings, stopped after the test."""
+@pytest.fixture(scope="session")
+def segmind_session_server() -> Iterator[SegmindTestServer]:
+    """The session's server, started on first use. Tests should use ``segmind_server``, which
+    resets it; this one is for session-scoped fixtures that need the address."""
     from airflow_provider_segmind.testing.server import SegmindTestServer
 
-    with SegmindTestServer() as server:
+    with SegmindTestServer(name="segmind-session") as server:
         yield server
+
+
+@pytest.fixture
+def segmind_server(segmind_session_server: SegmindTestServer) -> Iterator[SegmindTestServer]:
+    """The session's server with default settings, clean for this test and cleaned after it."""
+    server = segmind_session_server
+    if not server.running:  # a test stopped it
+        server.start()
+    server.restore_defaults()
+    yield server
+    if server.running:
+        server.restore_defaults()
 
 
 @pytest.fixture

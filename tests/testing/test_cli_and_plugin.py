@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import pytest
 import requests
 
-from airflow_provider_segmind.testing.__main__ import build_parser
+from airflow_provider_segmind.testing.__main__ import _server_from, build_parser
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -84,6 +84,19 @@ def test_cli_parser() -> None:
     assert args.rate_limit == (50, 60.0)
     assert args.v1_response == "json_url"
     assert args.api_key == "SG_local_test_key"
+    assert args.rate_limit_headers == "retry_after"
+
+
+@pytest.mark.parametrize("shape", ["retry_after", "segmind", "both"])
+def test_cli_rate_limit_headers(shape: str) -> None:
+    args = build_parser().parse_args(["--rate-limit", "5/60", "--rate-limit-headers", shape])
+    assert _server_from(args).rate_limit_headers == shape
+
+
+def test_cli_rejects_unknown_rate_limit_headers(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--rate-limit-headers", "x-ratelimit"])
+    assert "--rate-limit-headers" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("value", ["5", "0/60", "5/0", "a/b"])
@@ -146,3 +159,68 @@ def test_plugin_imports_without_pillow(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
     assert "needs Pillow" in result.stdout
+
+
+def test_pillow_loads_only_when_an_image_is_drawn() -> None:
+    code = (
+        "import sys, requests\n"
+        "from airflow_provider_segmind.testing import SegmindTestServer\n"
+        "with SegmindTestServer() as server:\n"
+        "    headers = {'x-api-key': server.api_key}\n"
+        "    requests.get(server.base_url + '/v1/get-user-credits', headers=headers)\n"
+        "    assert 'PIL.Image' not in sys.modules\n"
+        "    requests.post(server.base_url + '/v1/flux', json={'prompt': 'p', 'width': 8}, headers=headers)\n"
+        "    assert 'PIL.Image' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_session_server_is_shared_and_reset_between_tests(pytester: pytest.Pytester) -> None:
+    """One server for the session; nothing one test changes reaches the next."""
+    pytester.makepyfile(
+        """
+        import json, os, requests
+        from airflow_provider_segmind.testing import Fault
+        from airflow_provider_segmind.testing.settings import ServerSettings
+
+        seen = []
+
+        def test_changes_everything(segmind_server):
+            seen.append(segmind_server.base_url)
+            segmind_server.rate_limit = (2, 10)
+            segmind_server.generation_seconds = 30
+            segmind_server.rate_limit_headers = "segmind"
+            segmind_server.api_key = "SG_changed"
+            segmind_server.credits = 0.5
+            segmind_server.inject(Fault(status=503), Fault("delay", delay=60, endpoint="v1"))
+            segmind_server.fail_next_v2()
+            headers = {"x-api-key": "SG_changed"}
+            url = segmind_server.base_url + "/v1/get-user-credits"
+            assert requests.get(url, headers=headers).status_code == 503
+
+        def test_sees_defaults(segmind_connection):
+            server = segmind_connection
+            assert server.base_url == seen[0]  # the same server
+            assert server.settings == ServerSettings()
+            assert (server.credits, server.requests, server.faults) == (100.0, [], [])
+            headers = {"x-api-key": server.api_key}
+            submitted = [requests.post(server.base_url + "/v2/flux", json={"prompt": "p"}, headers=headers)
+                         for _ in range(3)]
+            assert [answer.status_code for answer in submitted] == [200, 200, 200]
+            status = requests.get(submitted[0].json()["status_url"], headers=headers)
+            assert status.json()["status"] == "COMPLETED"
+            conn = json.loads(os.environ["AIRFLOW_CONN_SEGMIND_DEFAULT"])
+            assert conn["host"] == server.base_url
+
+        def test_a_stopped_server_is_started_again(segmind_server):
+            segmind_server.stop()
+
+        def test_after_the_stop(segmind_server):
+            assert segmind_server.running
+            headers = {"x-api-key": segmind_server.api_key}
+            answer = requests.get(segmind_server.base_url + "/v1/get-user-credits", headers=headers)
+            assert answer.status_code == 200
+        """
+    )
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-p", "no:asyncio", "-q")
+    result.assert_outcomes(passed=4)

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -20,6 +21,7 @@ import requests
 from PIL import Image
 
 from airflow_provider_segmind.testing import Fault, RecordedRequest, SegmindTestServer
+from airflow_provider_segmind.testing.clock import ManualClock
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -55,8 +57,10 @@ def wait_for_status(
 
 
 @pytest.fixture
-def server(segmind_server_factory: Factory) -> SegmindTestServer:
-    return segmind_server_factory(api_key=API_KEY)
+def server(segmind_server: SegmindTestServer) -> SegmindTestServer:
+    """The session's server (reset around each test) with this module's key."""
+    segmind_server.api_key = API_KEY
+    return segmind_server
 
 
 @pytest.fixture
@@ -405,6 +409,57 @@ def test_rate_limit_can_change_at_run_time(server: SegmindTestServer, api: reque
         server.rate_limit = (0, 1.0)
 
 
+def test_rate_limit_segmind_shape(segmind_server_factory: Factory) -> None:
+    """Segmind's documented 429: its own body, the reset moment in UTC, no Retry-After."""
+    clock = ManualClock(start=datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc).timestamp())
+    server = segmind_server_factory(rate_limit=(1, 60.0), rate_limit_headers="segmind", clock=clock)
+    api = session_for(server)
+    body = {"prompt": PROMPT, "width": 32, "height": 32}
+    assert api.post(f"{server.base_url}/v1/flux", json=body).status_code == 200
+    clock.advance(15.25)
+    refused = api.post(f"{server.base_url}/v1/flux", json=body)
+    assert refused.status_code == 429
+    assert refused.json() == {"error": "rate_limit_exceeded"}
+    assert "Retry-After" not in refused.headers
+    assert refused.headers["x-rate-limit-reset-at-utc"] == "2026-11-25T12:01:00.000Z"
+    clock.advance(44.75)  # the moment the header named
+    assert api.post(f"{server.base_url}/v1/flux", json=body).status_code == 200
+
+
+@pytest.mark.parametrize(("send_retry_after", "retry_after"), [(True, "46"), (False, None)])
+def test_rate_limit_both_shapes(
+    segmind_server_factory: Factory, send_retry_after: bool, retry_after: str | None
+) -> None:
+    clock = ManualClock(start=datetime(2026, 11, 25, 23, 59, 30, tzinfo=timezone.utc).timestamp())
+    server = segmind_server_factory(
+        rate_limit=(1, 60.0),
+        rate_limit_headers="both",
+        send_retry_after=send_retry_after,
+        clock=clock,
+    )
+    api = session_for(server)
+    api.get(f"{server.base_url}/v1/get-user-credits")  # the default scope does not count this
+    assert api.post(f"{server.base_url}/v2/flux", json={"prompt": PROMPT}).status_code == 200
+    clock.advance(14.5)
+    refused = api.post(f"{server.base_url}/v2/flux", json={"prompt": PROMPT})
+    assert (refused.status_code, refused.json()) == (429, {"error": "rate_limit_exceeded"})
+    assert refused.headers.get("Retry-After") == retry_after  # 45.5 s, rounded up
+    assert refused.headers["x-rate-limit-reset-at-utc"] == "2026-11-26T00:00:30.000Z"
+
+
+def test_rate_limit_shape_can_change_at_run_time(server: SegmindTestServer, api: requests.Session) -> None:
+    server.rate_limit = (1, 60.0)
+    server.rate_limit_headers = "segmind"
+    body = {"prompt": PROMPT, "width": 32, "height": 32}
+    statuses = [api.post(f"{server.base_url}/v1/flux", json=body) for _ in range(2)]
+    assert [answer.status_code for answer in statuses] == [200, 429]
+    reset_at = datetime.fromisoformat(statuses[1].headers["x-rate-limit-reset-at-utc"].replace("Z", "+00:00"))
+    assert 0 < (reset_at - datetime.now(timezone.utc)).total_seconds() <= 60
+    with pytest.raises(ValueError, match="rate_limit_headers"):
+        server.rate_limit_headers = "x-ratelimit"
+    assert server.rate_limit_headers == "segmind"  # a refused change changes nothing
+
+
 # --------------------------------------------------------------------------- v2
 
 
@@ -669,6 +724,45 @@ def test_faulted_requests_do_not_count_for_the_rate_limit(segmind_server_factory
     assert statuses == [503, 503, 503, 200, 429]
 
 
+def test_fault_trickle_delivers_the_normal_answer_slowly(
+    server: SegmindTestServer, api: requests.Session
+) -> None:
+    server.inject(Fault("trickle", endpoint="credits", interval=0.01, headers={"X-Trickled": "yes"}))
+    answer = api.get(f"{server.base_url}/v1/get-user-credits")
+    assert answer.status_code == 200
+    assert answer.json() == {"credits": 100.0, "free-credits": 0.0}
+    assert answer.headers["X-Trickled"] == "yes"
+    assert int(answer.headers["Content-Length"]) == len(answer.content)
+    assert server.faults == []
+
+
+def test_fault_trickle_beats_a_read_timeout_but_not_a_deadline(
+    server: SegmindTestServer, api: requests.Session
+) -> None:
+    """Bytes keep coming, so a per-read timeout never fires: only a deadline ends the wait."""
+    output = api.post(f"{server.base_url}/v2/{GPT}", json={"prompt": PROMPT, "size": "auto"}).json()
+    url = api.get(output["response_url"]).json()["output"]
+    size = len(requests.get(url).content)
+    server.inject(Fault("trickle", endpoint="cdn", interval=0.05))
+    received = b""
+    with httpx.Client(timeout=httpx.Timeout(5.0)) as client, client.stream("GET", url) as answer:
+        assert answer.status_code == 200
+        assert answer.headers["Content-Length"] == str(size)  # the full body's length, up front
+        deadline = time.monotonic() + 0.5
+        for chunk in answer.iter_raw():
+            received += chunk
+            if time.monotonic() > deadline:
+                break
+    assert 0 < len(received) < size
+    assert received == requests.get(url).content[: len(received)]  # the real image, byte by byte
+
+
+def test_fault_trickle_interval_must_be_positive() -> None:
+    assert Fault("trickle").interval == 2.0
+    with pytest.raises(ValueError, match="interval"):
+        Fault("trickle", interval=0)
+
+
 def test_faults_run_before_auth(server: SegmindTestServer) -> None:
     server.inject(Fault(status=500))
     assert requests.get(f"{server.base_url}/v1/get-user-credits").status_code == 500
@@ -752,6 +846,48 @@ def test_reset(segmind_server_factory: Factory) -> None:
         api.post(f"{server.base_url}/v2/{GPT}", json={"prompt": PROMPT}).status_code == 200
     )  # window reopened
     assert server.credits == pytest.approx(100 - 2 * 0.154)  # credits survive a reset
+
+
+def test_reset_cuts_off_answers_in_progress(server: SegmindTestServer, api: requests.Session) -> None:
+    """A request a test left waiting must not charge, count or record into what follows."""
+    server.inject(Fault("delay", delay=60, endpoint="v1"))
+    outcome: list[object] = []
+
+    def generate() -> None:
+        try:
+            outcome.append(api.post(f"{server.base_url}/v1/{GPT}", json={"prompt": PROMPT}, timeout=60))
+        except requests.RequestException as exc:
+            outcome.append(exc)
+
+    waiting = threading.Thread(target=generate)
+    waiting.start()
+    deadline = time.monotonic() + 10
+    while not server.find(path_prefix="/v1/") and time.monotonic() < deadline:
+        time.sleep(0.01)
+    server.restore_defaults()
+    waiting.join(10)
+    assert not waiting.is_alive()
+    assert isinstance(outcome[0], requests.ConnectionError)  # cut off, not answered
+    assert server.requests == []
+    assert server.credits == 100.0
+
+
+def test_restore_defaults_puts_back_every_setting(segmind_server_factory: Factory) -> None:
+    server = segmind_server_factory(api_key=API_KEY, credits=5.0, generation_seconds=0.5)
+    defaults = server.settings
+    server.api_key = "SG_other"
+    server.latency = 3.0
+    server.generation_seconds = 9.0
+    server.rate_limit = (1, 60.0)
+    server.rate_limit_headers = "both"
+    server.v1_response = "json_url"
+    server.images_per_request = 3
+    server.known_models = frozenset({GPT})
+    server.credits = 0.0
+    assert server.settings != defaults
+    server.restore_defaults()
+    assert server.settings == defaults
+    assert (server.api_key, server.generation_seconds, server.credits) == (API_KEY, 0.5, 5.0)
 
 
 # --------------------------------------------------------------------------- robustness
