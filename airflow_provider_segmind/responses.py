@@ -16,7 +16,7 @@ import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Generic, TypeVar
 
 from airflow_provider_segmind.exceptions import SegmindBadResponseError
 
@@ -88,12 +88,19 @@ class GeneratedImage:
         return len(self.data)
 
 
+ImageT = TypeVar("ImageT")
+
+
 @dataclass(frozen=True)
-class GenerationResult:
-    """What one synchronous generation produced, and what the answer said about it."""
+class Generation(Generic[ImageT]):
+    """What one synchronous generation produced, and what the answer said about it.
+
+    ``images`` are ``GeneratedImage``s (bytes in memory) from ``SegmindHook.generate``, and
+    ``DownloadedImage``s (what was written, no bytes) from ``SegmindHook.generate_into``.
+    """
 
     model: str
-    images: list[GeneratedImage]
+    images: list[ImageT]
     elapsed_seconds: float
     remaining_credits: float | None = None
     request_id: str | None = None
@@ -114,16 +121,10 @@ class DownloadedImage:
 ImageSink = Callable[[int, str, Callable[[BinaryIO], DownloadedImage]], DownloadedImage]
 
 
-@dataclass(frozen=True)
-class WrittenGeneration:
-    """What one synchronous generation wrote through a sink (no image bytes are kept)."""
-
-    model: str
-    images: list[DownloadedImage]
-    elapsed_seconds: float
-    remaining_credits: float | None = None
-    request_id: str | None = None
-    response_headers: dict[str, str] = field(default_factory=dict)
+#: A generation with its images in memory.
+GenerationResult = Generation[GeneratedImage]
+#: A generation whose images went through a sink (no image bytes are kept).
+WrittenGeneration = Generation[DownloadedImage]
 
 
 def extension_for(
