@@ -17,6 +17,7 @@ import httpx
 from airflow.providers.common.compat.sdk import AirflowNotFoundException, BaseHook
 
 from airflow_provider_segmind.connection import DEFAULT_CONN_ID, ConnectionSettings, settings_from_connection
+from airflow_provider_segmind.hooks import async_clients
 from airflow_provider_segmind.models.answers import V2ResultResponse, V2StatusResponse
 from airflow_provider_segmind.policy import RetryPolicy
 from airflow_provider_segmind.transport import (
@@ -83,21 +84,18 @@ class SegmindAsyncHook(BaseHook):
         return self._settings
 
     async def get_conn(self) -> httpx.AsyncClient:
-        """The hook's ``httpx.AsyncClient``, built once."""
+        """The ``httpx.AsyncClient`` this hook sends with: shared with every other hook of the same
+        client settings in this event loop (see ``async_clients``), until ``aclose``."""
         if self._client is None:
             settings = await self.get_settings()
-            self._client = httpx.AsyncClient(
-                timeout=httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout),
-                transport=self._transport,
-                follow_redirects=False,
-                headers={"User-Agent": "airflow-provider-segmind"},
-            )
+            self._client = async_clients.acquire(settings, self._transport)
         return self._client
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
+        """Release the shared client (the last hook to release it closes it)."""
+        if self._client is not None and self._settings is not None:
             self._client = None
+            await async_clients.release(self._settings, self._transport)
 
     async def get_status(
         self, request_id: str, status_url: str | None = None, *, deadline: Deadline | None = None
