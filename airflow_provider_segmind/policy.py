@@ -244,6 +244,11 @@ class RetryPolicy:
         ceiling = min(self.max_backoff, self.initial_backoff * (2 ** (max(attempt, 1) - 1)))
         return random.uniform(ceiling / 2, ceiling)
 
+    @property
+    def retries_nothing(self) -> bool:
+        """True when no error can be retried: one try, and 429s raised at once."""
+        return self.max_attempts == 1 and not self.retry_rate_limits
+
     def should_retry(self, exc: BaseException, method: str) -> bool:
         """``is_retryable`` narrowed by this policy's own choices."""
         if isinstance(exc, SegmindRateLimitError) and not self.retry_rate_limits:

@@ -11,7 +11,8 @@ the triggerer would be re-sent by a restarted triggerer, and paid twice.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+import sys
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 from airflow.providers.common.compat.sdk import AirflowNotFoundException, BaseHook
@@ -31,10 +32,15 @@ from airflow_provider_segmind.transport import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable
+
     from pydantic import BaseModel
 
     from airflow_provider_segmind.deadline import Deadline
     from airflow_provider_segmind.exceptions import SegmindError
+
+
+T = TypeVar("T")
 
 
 class SegmindAsyncHook(BaseHook):
@@ -94,8 +100,8 @@ class SegmindAsyncHook(BaseHook):
     async def aclose(self) -> None:
         """Release the shared client (the last hook to release it closes it)."""
         if self._client is not None and self._settings is not None:
-            self._client = None
-            await async_clients.release(self._settings, self._transport)
+            client, self._client = self._client, None
+            await async_clients.release(client, self._settings, self._transport)
 
     async def get_status(
         self, request_id: str, status_url: str | None = None, *, deadline: Deadline | None = None
@@ -127,6 +133,13 @@ class SegmindAsyncHook(BaseHook):
             request_id=request_id,
             deadline=deadline,
         )
+        if self.retry_policy.retries_nothing:
+            # The trigger's case: its own loop retries, so this runs once per poll of hundreds of
+            # triggers; no retry machinery to build for a single try.
+            response = await self._send_once(call, settings)
+            return parse_model(
+                model_cls, call, response.status_code, response.content, api_key=settings.api_key
+            )
         async for attempt in self.retry_policy.async_retrying(call.method, deadline=deadline):
             with attempt:
                 response = await self._send_once(call, settings)
@@ -152,7 +165,7 @@ class SegmindAsyncHook(BaseHook):
             timeout=httpx.Timeout(read, connect=connect),
         )
         try:
-            response = await asyncio.wait_for(client.send(request), timeout=bound.remaining())
+            response = await _within(client.send(request), bound.remaining())
         except asyncio.TimeoutError:
             raise transport_error(
                 call, Failure.DEADLINE, "the answer did not arrive in time", api_key=None, deadline=bound
@@ -171,3 +184,15 @@ def _transport_error(call: Call, err: httpx.HTTPError, api_key: str | None) -> S
     else:
         failure = Failure.BROKEN
     return transport_error(call, failure, f"{type(err).__name__}: {err}", api_key=api_key)
+
+
+async def _within(awaitable: Awaitable[T], seconds: float) -> T:
+    """``awaitable``, cancelled with ``asyncio.TimeoutError`` after ``seconds``.
+
+    ``asyncio.timeout`` (3.11+) cancels in place; ``wait_for`` wraps the call in a task of its
+    own, a cost paid on every poll.
+    """
+    if sys.version_info >= (3, 11):
+        async with asyncio.timeout(seconds):
+            return await awaitable
+    return await asyncio.wait_for(awaitable, timeout=seconds)

@@ -15,6 +15,7 @@ ends by the deadline.
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -83,6 +84,9 @@ class SegmindRequestTrigger(BaseTrigger):
     :param max_consecutive_errors: transient failures in a row (5xx, connection, timeout) before it
         gives up; a clean poll resets the count.
     """
+
+    #: The first poll waits a random part (up to this fraction) of ``poll_interval``.
+    first_poll_spread: float = 1.0
 
     def __init__(
         self,
@@ -160,6 +164,12 @@ class SegmindRequestTrigger(BaseTrigger):
         failures = 0
         rate_limits = 0
         last_problem = ""
+        if self.first_poll_spread > 0:
+            # A batch deferred together (or re-created together by a restarted triggerer) would
+            # otherwise poll in one burst every interval, queueing on the shared client's pool.
+            await asyncio.sleep(
+                deadline.clamp(random.uniform(0, self.first_poll_spread * self.poll_interval))
+            )
         while True:
             if deadline.expired:
                 detail = f" Last problem: {last_problem}" if last_problem else ""

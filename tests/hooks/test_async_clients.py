@@ -46,22 +46,33 @@ async def test_other_timeouts_or_transports_get_their_own_client() -> None:
     b = async_clients.acquire(slow)
     c = async_clients.acquire(SETTINGS, transport)
     assert len({id(a), id(b), id(c)}) == 3
-    for settings, used in ((SETTINGS, None), (slow, None), (SETTINGS, transport)):
-        await async_clients.release(settings, used)
+    for client, settings, used in ((a, SETTINGS, None), (b, slow, None), (c, SETTINGS, transport)):
+        await async_clients.release(client, settings, used)
     assert async_clients.clients_in_use() == 0
+
+
+async def test_a_client_serves_a_bounded_number_of_users() -> None:
+    """Beyond USERS_PER_CLIENT, more clients: the cost of httpx's pool grows with its users."""
+    taken = [async_clients.acquire(SETTINGS) for _ in range(2 * async_clients.USERS_PER_CLIENT + 1)]
+    assert len({id(c) for c in taken}) == 3
+    assert async_clients.clients_in_use() == 3
+    for client in taken:
+        await async_clients.release(client, SETTINGS)
+    assert async_clients.clients_in_use() == 0
+    assert all(c.is_closed for c in taken)
 
 
 def test_clients_are_per_event_loop() -> None:
     async def take() -> httpx.AsyncClient:
         client = async_clients.acquire(SETTINGS)
-        await async_clients.release(SETTINGS)
+        await async_clients.release(client, SETTINGS)
         return client
 
     assert asyncio.run(take()) is not asyncio.run(take())
 
 
 def test_a_batch_of_triggers_polls_through_one_client(segmind_connection: SegmindTestServer) -> None:
-    """100 triggers in one loop: all end with their event, over one client and a few connections."""
+    """100 triggers in one loop: all end with their event, over one shared client."""
     segmind_connection.generation_seconds = 0.5
     hook = SegmindHook()
     ids = [hook.submit("gpt-image-1.5", {"quality": "low"}, prompt=f"p{i}").request_id for i in range(100)]

@@ -62,6 +62,8 @@ def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
         await real_sleep(0)
 
     monkeypatch.setattr("airflow_provider_segmind.triggers.segmind.asyncio.sleep", fake_sleep)
+    # These tests assert the sleeps between polls; the first poll's random spread has its own.
+    monkeypatch.setattr(SegmindRequestTrigger, "first_poll_spread", 0.0)
     return recorded
 
 
@@ -237,3 +239,20 @@ def test_arguments_validated(kwargs: dict[str, Any], error: str) -> None:
     with pytest.raises((ValueError, TypeError)) as info:
         SegmindRequestTrigger(**base)
     assert error in str(info.value)
+
+
+async def test_first_poll_is_spread_over_the_interval(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch deferred at once must not poll in one burst: first polls spread over the interval."""
+    recorded: list[float] = []
+
+    async def fake_sleep(seconds: float, *args: Any, **kwargs: Any) -> None:
+        recorded.append(seconds)
+
+    monkeypatch.setattr("airflow_provider_segmind.triggers.segmind.asyncio.sleep", fake_sleep)
+    firsts = []
+    for _ in range(40):
+        recorded.clear()
+        await run_to_event(make_trigger(Script([ok("COMPLETED")]), monkeypatch, poll_interval=4))
+        firsts.append(recorded[0])
+    assert all(0 <= first <= 4 for first in firsts)
+    assert max(firsts) - min(firsts) > 1  # spread, not one moment
