@@ -45,6 +45,22 @@ def origin_of(url: str) -> tuple[str, str, int | None]:
 
 
 @dataclass(frozen=True)
+class RateLimit:
+    """A plan's limit: ``requests`` generations per ``seconds``."""
+
+    requests: int
+    seconds: float
+
+    @property
+    def spacing(self) -> float:
+        """Seconds between two sends that keep to the limit in every window."""
+        return self.seconds / self.requests
+
+    def __str__(self) -> str:
+        return f"{self.requests}/{self.seconds:g}"
+
+
+@dataclass(frozen=True)
 class ConnectionSettings:
     """Everything needed to talk to the API; small, immutable, safe to log (the key is hidden)."""
 
@@ -52,6 +68,7 @@ class ConnectionSettings:
     api_key: str = field(repr=False)
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     read_timeout: float = DEFAULT_READ_TIMEOUT
+    rate_limit: RateLimit | None = None
 
     def url(self, path: str) -> str:
         """Absolute URL of an API path such as ``/v1/gpt-image-1.5``."""
@@ -135,6 +152,26 @@ def _extra_number(extra: Mapping[str, Any], name: str, override: float | None, d
     return number
 
 
+def parse_rate_limit(value: Any) -> RateLimit | None:
+    """``"50/60"`` (requests/seconds) or ``50`` (per minute); empty or None means unknown."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    text = str(value).strip()
+    count_text, _, seconds_text = text.partition("/")
+    try:
+        requests = int(count_text)
+        seconds = float(seconds_text) if seconds_text else 60.0
+    except ValueError:
+        requests, seconds = 0, 0.0
+    if requests < 1 or not seconds > 0:
+        raise SegmindConfigurationError(
+            f"The Segmind connection's rate_limit must be requests/seconds such as '50/60' (or a number "
+            f"of requests per minute), got {value!r}.",
+            hint="Set it to your plan's limit, or leave it empty to learn it from Segmind's 429 answers.",
+        )
+    return RateLimit(requests, seconds)
+
+
 def settings_from_connection(
     conn: Any,
     *,
@@ -169,4 +206,5 @@ def settings_from_connection(
         api_key=api_key,
         connect_timeout=_extra_number(extra, "connect_timeout", connect_timeout, DEFAULT_CONNECT_TIMEOUT),
         read_timeout=_extra_number(extra, "read_timeout", read_timeout, DEFAULT_READ_TIMEOUT),
+        rate_limit=parse_rate_limit(extra.get("rate_limit", extra.get("extra__segmind__rate_limit"))),
     )

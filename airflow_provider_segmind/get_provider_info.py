@@ -26,6 +26,15 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
             "so keep this well above that for synchronous (v1) calls."
         ),
     },
+    "rate_limit": {
+        "label": "Rate limit (requests/seconds)",
+        "schema": {"type": ["string", "null"], "default": None},
+        "description": (
+            "Your Segmind plan's limit, e.g. 50/60 for 50 generations a minute. Deferrable tasks of "
+            "this connection then take turns in the triggerer and send no more than that. Empty: "
+            "learned from Segmind's 429 answers."
+        ),
+    },
 }
 
 UI_FIELD_BEHAVIOUR: dict[str, Any] = {

@@ -38,7 +38,7 @@ def test_provider_info_describes_the_connection_type() -> None:
     assert set(behaviour["hidden-fields"]) == {"schema", "port", "login"}
     assert behaviour["relabeling"]["password"] == "API Key"
     assert behaviour["placeholders"]["host"] == "https://api.segmind.com"
-    assert set(conn["conn-fields"]) == {"connect_timeout", "read_timeout"}
+    assert set(conn["conn-fields"]) == {"connect_timeout", "read_timeout", "rate_limit"}
 
 
 @pytest.mark.parametrize("section", ["hooks", "operators", "sensors", "triggers"])

@@ -13,7 +13,7 @@ import hashlib
 import json
 import time
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any
 
@@ -191,7 +191,7 @@ class SegmindGenerateImageOperator(BaseOperator):
     def execute(self, context: Context) -> list[str]:
         body = self._request_body()
         if self.deferrable:
-            return self._submit_and_defer(context, body, rate_limit_deadline=None)
+            return self._submit_and_defer(context, body)
         return self._execute_sync(context, body)
 
     def _execute_sync(self, context: Context, body: dict[str, Any]) -> list[str]:
@@ -228,22 +228,33 @@ class SegmindGenerateImageOperator(BaseOperator):
         context: Context,
         body: dict[str, Any],
         *,
-        rate_limit_deadline: float | None,
-        rate_limit_attempt: int = 1,
+        queue: dict[str, Any] | None = None,
+        turn_taken: bool = False,
     ) -> Any:
         """Resume an earlier try's request, or submit one; then defer to the polling trigger.
 
-        A 429 on submit defers to a timer rather than sleeping in the worker. The trigger never
-        POSTs, so a restarted triggerer never pays twice.
+        With a rate limit set on the connection, the task first waits for its turn in the
+        triggerer; a 429 on submit (set or not) queues it for a turn as well. No worker slot is
+        held while waiting. The triggers never POST, so a restarted triggerer never pays twice.
+
+        :param queue: the task's place in the turn queue, once it has one: ``enqueued_at``,
+            ``deadline`` (``rate_limit_max_wait`` from the first wait) and ``rejections``.
+        :param turn_taken: back from a turn: send now.
         """
         started = time.time()
-        handle = self._resumable_request(context, body)
-        if handle is None:
+        resumed = self._resumable_request(context, body)
+        if resumed is not None:
+            handle, status = resumed
+            if status == "COMPLETED":  # done while nobody watched: no deferral needed
+                return self._complete_resumed(context, handle, started)
+        else:
+            if not turn_taken and self.hook.settings.rate_limit is not None:
+                return self._defer_for_turn(context, queue, rejected_by=None)
             submit_hook = self._make_hook(retry_rate_limits=False)
             try:
                 handle = submit_hook.submit(self.model, body)
             except SegmindRateLimitError as err:
-                return self._defer_for_rate_limit(err, rate_limit_deadline, rate_limit_attempt)
+                return self._defer_for_turn(context, queue, rejected_by=err)
             self._save_request(context, handle, body)
         from airflow_provider_segmind.triggers.segmind import SegmindRequestTrigger
 
@@ -255,58 +266,85 @@ class SegmindGenerateImageOperator(BaseOperator):
                 response_url=handle.response_url,
                 poll_interval=self.poll_interval,
                 deadline=started + self.timeout,
+                submitted_at=started,
             ),
             method_name="execute_complete",
             kwargs={"submitted_at": started},
         )
         return None  # pragma: no cover - defer() raises
 
-    def _defer_for_rate_limit(
-        self, err: SegmindRateLimitError, rate_limit_deadline: float | None, attempt: int
-    ) -> Any:
-        from airflow.providers.standard.triggers.temporal import DateTimeTrigger
+    def _complete_resumed(self, context: Context, handle: V2SubmitResponse, started: float) -> list[str]:
+        result = self.hook.get_result(handle)
+        from airflow_provider_segmind.hooks.segmind import raise_for_failed
 
-        from airflow_provider_segmind.policy import RetryPolicy
+        raise_for_failed(result, handle.request_id)
+        event = {
+            "status": "success",
+            "request_id": handle.request_id,
+            "message": "Completed before this try.",
+            "output_urls": result.output_urls,
+        }
+        return self.execute_complete(context, event=event, submitted_at=started)
+
+    def _defer_for_turn(
+        self, context: Context, queue: dict[str, Any] | None, rejected_by: SegmindRateLimitError | None
+    ) -> Any:
+        """Queue for a turn to send (see ``airflow_provider_segmind.turns``), holding no slot."""
+        from airflow_provider_segmind.triggers.segmind import SegmindTurnTrigger
 
         now = time.time()
-        deadline = rate_limit_deadline if rate_limit_deadline is not None else now + self.rate_limit_max_wait
-        # Retry-After plus a little jitter, or a growing back-off when Segmind gave none, so tasks
-        # rejected in the same window neither come back in the same second nor poll every second.
-        wait = max(RetryPolicy(initial_backoff=5.0, max_backoff=60.0).wait_for(err, attempt=attempt), 1.0)
-        if now + wait > deadline:
+        queue = dict(queue) if queue else {"enqueued_at": now, "deadline": now + self.rate_limit_max_wait}
+        queue["rejections"] = int(queue.get("rejections", 0)) + (1 if rejected_by is not None else 0)
+        if now >= queue["deadline"]:
             raise SegmindRateLimitError(
                 "Still rate limited after waiting up to "
                 f"rate_limit_max_wait={self.rate_limit_max_wait:.0f} s.",
-                retry_after=err.retry_after,
-                status_code=429,
-                error_text=err.error_text,
+                retry_after=rejected_by.retry_after if rejected_by else None,
+                status_code=429 if rejected_by else None,
+                error_text=rejected_by.error_text if rejected_by else None,
             )
-        self.log.info(
-            "Segmind answered 429 on submit; deferring %.1f s (Retry-After %s), holding no worker slot.",
-            wait,
-            err.retry_after,
+        reset_at = (
+            now + rejected_by.retry_after if rejected_by and rejected_by.retry_after is not None else None
         )
+        ti = context["ti"]
+        ticket = f"{self.dag_id}.{self.task_id}[{getattr(ti, 'map_index', -1)}] {context.get('run_id')}"
+        if rejected_by is not None:
+            self.log.info(
+                "Segmind answered 429 (rejection %d of this task); queueing for a turn, holding no "
+                "worker slot (window reopens in %s s).",
+                queue["rejections"],
+                f"{rejected_by.retry_after:.1f}" if rejected_by.retry_after is not None else "?",
+            )
+        else:
+            self.log.info("Waiting for a turn under the connection's rate limit, holding no worker slot.")
         self.defer(
-            trigger=DateTimeTrigger(moment=datetime.now(timezone.utc) + timedelta(seconds=wait)),
-            method_name="execute_after_rate_limit",
-            kwargs={"rate_limit_deadline": deadline, "rate_limit_attempt": attempt + 1},
+            trigger=SegmindTurnTrigger(
+                segmind_conn_id=self.segmind_conn_id,
+                ticket=ticket,
+                enqueued_at=queue["enqueued_at"],
+                deadline=queue["deadline"],
+                reset_at=reset_at,
+                rejections=queue["rejections"],
+            ),
+            method_name="execute_after_turn",
+            kwargs={"queue": queue},
         )
         return None  # pragma: no cover - defer() raises
 
-    def execute_after_rate_limit(
-        self,
-        context: Context,
-        event: Any = None,
-        rate_limit_deadline: float | None = None,
-        rate_limit_attempt: int = 1,
+    def execute_after_turn(
+        self, context: Context, event: dict[str, Any] | None = None, queue: dict[str, Any] | None = None
     ) -> Any:
-        """Back from the rate-limit timer: submit again (validation first, as always)."""
-        return self._submit_and_defer(
-            context,
-            self._request_body(),
-            rate_limit_deadline=rate_limit_deadline,
-            rate_limit_attempt=rate_limit_attempt,
-        )
+        """Back from the turn queue: submit now (validation first, as always)."""
+        if not isinstance(event, dict) or event.get("status") != "turn":
+            raise SegmindRateLimitError(
+                f"No turn to send within rate_limit_max_wait={self.rate_limit_max_wait:.0f} s.",
+                hint="Raise rate_limit_max_wait, or send fewer generations at once.",
+            )
+        return self._submit_and_defer(context, self._request_body(), queue=queue, turn_taken=True)
+
+    def execute_after_rate_limit(self, context: Context, event: Any = None, **_: Any) -> Any:
+        """Back from the rate-limit timer of a task deferred by an earlier version: submit now."""
+        return self._submit_and_defer(context, self._request_body(), turn_taken=True)
 
     def execute_complete(
         self, context: Context, event: dict[str, Any] | None = None, submitted_at: float | None = None
@@ -358,8 +396,11 @@ class SegmindGenerateImageOperator(BaseOperator):
 
     # -- retry resume (task_state_store) --------------------------------------------------------
 
-    def _resumable_request(self, context: Context, body: dict[str, Any]) -> V2SubmitResponse | None:
-        """An earlier try's request for the same body, still in Segmind's result window."""
+    def _resumable_request(
+        self, context: Context, body: dict[str, Any]
+    ) -> tuple[V2SubmitResponse, str] | None:
+        """An earlier try's request for the same body, still in Segmind's result window, and its
+        status."""
         store = context.get("task_state_store")
         if store is None:
             self.log.warning(
@@ -386,7 +427,7 @@ class SegmindGenerateImageOperator(BaseOperator):
             handle.request_id,
             status.status,
         )
-        return handle
+        return handle, str(status.status)
 
     def _save_request(self, context: Context, handle: V2SubmitResponse, body: dict[str, Any]) -> None:
         store = context.get("task_state_store")

@@ -83,6 +83,8 @@ class SegmindRequestTrigger(BaseTrigger):
     :param deadline: absolute time (Unix seconds) after which the trigger gives up.
     :param max_consecutive_errors: transient failures in a row (5xx, connection, timeout) before it
         gives up; a clean poll resets the count.
+    :param submitted_at: when the request was sent (Unix seconds); reported to the connection's
+        turn queue (``turns``), which learns the rate limit from it.
     """
 
     #: The first poll waits a random part (up to this fraction) of ``poll_interval``.
@@ -98,6 +100,7 @@ class SegmindRequestTrigger(BaseTrigger):
         response_url: str | None = None,
         poll_interval: float = 5.0,
         max_consecutive_errors: int = 10,
+        submitted_at: float | None = None,
     ) -> None:
         super().__init__()
         validate_request_id(request_id)
@@ -114,6 +117,7 @@ class SegmindRequestTrigger(BaseTrigger):
         self.poll_interval = float(poll_interval)
         self.deadline = float(deadline)
         self.max_consecutive_errors = max_consecutive_errors
+        self.submitted_at = float(submitted_at) if submitted_at is not None else None
         self.backoff = RetryPolicy(
             max_attempts=1, initial_backoff=min(2.0, self.poll_interval), max_backoff=60.0
         )
@@ -129,6 +133,7 @@ class SegmindRequestTrigger(BaseTrigger):
                 "response_url": self.response_url,
                 "poll_interval": self.poll_interval,
                 "max_consecutive_errors": self.max_consecutive_errors,
+                "submitted_at": self.submitted_at,
             },
         )
 
@@ -152,6 +157,8 @@ class SegmindRequestTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         hook = self._hook()
+        if self.submitted_at is not None:
+            await _report_send(hook, self.segmind_conn_id, self.submitted_at)
         try:
             async for event in self._poll(hook):
                 yield event
@@ -220,3 +227,86 @@ class SegmindRequestTrigger(BaseTrigger):
                     "Poll %d of %s failed (%s); retrying in %.1f s", failures, self.request_id, err, wait
                 )
             await asyncio.sleep(deadline.clamp(wait))
+
+
+async def _report_send(hook: Any, conn_id: str, submitted_at: float) -> None:
+    """Tell the connection's turn queue that a request was sent; never fails the poll."""
+    from airflow_provider_segmind.exceptions import SegmindConfigurationError
+    from airflow_provider_segmind.turns import turns_for
+
+    try:
+        settings = await hook.get_settings()
+    except SegmindConfigurationError:
+        return  # the poll itself reports the broken connection
+    turns_for(conn_id, settings.rate_limit).note_sent(submitted_at)
+
+
+#: ``SegmindTurnTrigger`` event statuses.
+EVENT_TURN = "turn"
+
+
+class SegmindTurnTrigger(BaseTrigger):
+    """Wait in the triggerer for this task's turn to send a generation of its connection.
+
+    The turns of a connection are shared by every task that waits for one in this triggerer
+    (see ``airflow_provider_segmind.turns``): one at a time, first come first served, no more
+    than the rate limit per window, none before the moment a 429 named. It sends nothing;
+    the task sends its POST from a worker when the turn comes. Yields exactly one event:
+    ``{"status": "turn"|"timeout", "ticket", "granted_at"}``.
+
+    :param segmind_conn_id: the Segmind connection whose turns are taken.
+    :param ticket: who waits (the task instance), for the log and to break ties.
+    :param enqueued_at: when the task first asked for a turn (Unix seconds); a task sent back by
+        a 429 keeps it, and with it its place in the queue.
+    :param deadline: when to stop waiting (Unix seconds).
+    :param reset_at: when Segmind said its window reopens, if this task just got a 429.
+    :param rejections: how many 429s the task has had so far.
+    """
+
+    def __init__(
+        self,
+        *,
+        segmind_conn_id: str,
+        ticket: str,
+        enqueued_at: float,
+        deadline: float,
+        reset_at: float | None = None,
+        rejections: int = 0,
+    ) -> None:
+        super().__init__()
+        for name, value in (("enqueued_at", enqueued_at), ("deadline", deadline)):
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise TypeError(f"{name} must be Unix seconds (a number), got {value!r}")
+        self.segmind_conn_id = segmind_conn_id
+        self.ticket = ticket
+        self.enqueued_at = float(enqueued_at)
+        self.deadline = float(deadline)
+        self.reset_at = float(reset_at) if reset_at is not None else None
+        self.rejections = int(rejections)
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{self.__class__.__module__}.{self.__class__.__qualname__}",
+            {
+                "segmind_conn_id": self.segmind_conn_id,
+                "ticket": self.ticket,
+                "enqueued_at": self.enqueued_at,
+                "deadline": self.deadline,
+                "reset_at": self.reset_at,
+                "rejections": self.rejections,
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        from airflow_provider_segmind.hooks.segmind_async import SegmindAsyncHook
+        from airflow_provider_segmind.turns import turns_for
+
+        settings = await SegmindAsyncHook(self.segmind_conn_id).get_settings()
+        turns = turns_for(self.segmind_conn_id, settings.rate_limit)
+        if self.rejections:
+            turns.note_rejected(self.reset_at, rejections=self.rejections)
+        granted_at = await turns.wait_turn(self.ticket, self.enqueued_at, self.deadline)
+        status = EVENT_TURN if granted_at is not None else EVENT_TIMEOUT
+        if granted_at is not None:
+            self.log.info("Turn for %s after %.1f s in the queue", self.ticket, granted_at - self.enqueued_at)
+        yield TriggerEvent({"status": status, "ticket": self.ticket, "granted_at": granted_at})

@@ -8,6 +8,8 @@ deferral and its kwargs, the rate-limit timer, retry resume, restarted triggers.
 from __future__ import annotations
 
 import asyncio
+import itertools
+import json
 import time
 from datetime import datetime
 from pathlib import Path
@@ -295,7 +297,6 @@ def test_cut_off_download_keeps_previous_image(
 ) -> None:
     """A 3 MiB image that breaks off after 2 MiB, on the sync and the deferred path, on every
     storage: the previous image stays byte for byte, and nothing else appears beside it."""
-    import json
 
     from airflow_provider_segmind.storage import to_storage_path
     from tests.hostile import HostileServer, Request, answer, head, hostile_server
@@ -373,7 +374,9 @@ def test_defers_with_small_secret_free_kwargs(server: SegmindTestServer, tmp_pat
         "response_url",
         "poll_interval",
         "max_consecutive_errors",
+        "submitted_at",
     }
+    assert before <= kwargs["submitted_at"] <= time.time()
     assert server.api_key not in repr(kwargs) + repr(info.value.kwargs)
     assert list(tmp_path.iterdir()) == []  # the worker wrote nothing yet
 
@@ -433,53 +436,89 @@ def test_timeout_event(tmp_path: Path) -> None:
         )
 
 
-def test_429_on_submit_defers_to_a_timer_then_submits(server: SegmindTestServer, tmp_path: Path) -> None:
-    from airflow.providers.standard.triggers.temporal import DateTimeTrigger
+def test_429_on_submit_queues_for_a_turn_then_submits(server: SegmindTestServer, tmp_path: Path) -> None:
+    from airflow_provider_segmind.triggers.segmind import SegmindTurnTrigger
 
     server.inject(Fault(status=429, endpoint="v2_submit", headers={"Retry-After": "1"}))
     op = make_op(deferrable=True, output_dir=str(tmp_path))
     context = make_context(FakeTaskStateStore())
+    before = time.time()
     with pytest.raises(TaskDeferred) as info:
         op.execute(context)
-    assert isinstance(info.value.trigger, DateTimeTrigger)
-    assert info.value.method_name == "execute_after_rate_limit"
+    turn = info.value.trigger
+    assert isinstance(turn, SegmindTurnTrigger)
+    assert info.value.method_name == "execute_after_turn"
     assert len(server.find(method="POST")) == 1  # no retry in the worker
-    time.sleep(1.05)
+    assert turn.rejections == 1
+    assert turn.reset_at is not None and before + 1 <= turn.reset_at <= time.time() + 1
+    _, kwargs = turn.serialize()
+    assert set(kwargs) == {"segmind_conn_id", "ticket", "enqueued_at", "deadline", "reset_at", "rejections"}
+    assert server.api_key not in json.dumps(kwargs)
+    event = run_trigger(turn)
+    assert event["status"] == "turn"
+    assert event["granted_at"] >= turn.reset_at  # not before the window reopens
     with pytest.raises(TaskDeferred) as again:
-        op.execute_after_rate_limit(context, event=None, **info.value.kwargs)
+        op.execute_after_turn(context, event=event, **info.value.kwargs)
     assert isinstance(again.value.trigger, SegmindRequestTrigger)
     uris = resume(op, again.value, context)
     assert len(uris) == 1
     assert [r.status for r in server.find(method="POST")] == [429, 200]
 
 
-def test_rate_limit_without_retry_after_backs_off_more_each_time(
-    server: SegmindTestServer, tmp_path: Path
-) -> None:
-    server.inject(Fault(status=429, endpoint="v2_submit", times=3))
-    op = make_op(deferrable=True, output_dir=str(tmp_path), rate_limit_max_wait=3600)
+def test_rate_limit_wait_is_bounded(server: SegmindTestServer, tmp_path: Path) -> None:
+    """No turn within rate_limit_max_wait: the task fails with a rate-limit error (retryable)."""
+    server.inject(Fault(status=429, endpoint="v2_submit", headers={"Retry-After": "120"}))
+    op = make_op(deferrable=True, output_dir=str(tmp_path), rate_limit_max_wait=1)
     context = make_context(FakeTaskStateStore())
-    waits = []
     with pytest.raises(TaskDeferred) as info:
         op.execute(context)
-    deferred = info.value
-    for attempt in range(1, 4):
-        if attempt > 1:
-            with pytest.raises(TaskDeferred) as info:
-                op.execute_after_rate_limit(context, event=None, **deferred.kwargs)
-            deferred = info.value
-        assert deferred.kwargs["rate_limit_attempt"] == attempt + 1
-        waits.append(deferred.trigger.moment.timestamp() - time.time())
-    assert 1.0 <= waits[0] <= 5.5
-    assert waits[0] < waits[2]  # 2.5-5 s, then 5-10 s, then 10-20 s
-    assert 9.0 <= waits[2] <= 20.5
+    assert info.value.trigger.deadline <= time.time() + 1
+    event = run_trigger(info.value.trigger)
+    assert event["status"] == "timeout"
+    with pytest.raises(exc.SegmindRateLimitError, match="rate_limit_max_wait=1"):
+        op.execute_after_turn(context, event=event, **info.value.kwargs)
+    assert len(server.find(method="POST")) == 1
 
 
-def test_rate_limit_wait_is_bounded(server: SegmindTestServer, tmp_path: Path) -> None:
-    server.inject(Fault(status=429, endpoint="v2_submit", headers={"Retry-After": "120"}))
-    op = make_op(deferrable=True, output_dir=str(tmp_path), rate_limit_max_wait=60)
-    with pytest.raises(exc.SegmindRateLimitError, match="rate_limit_max_wait=60"):
-        op.execute(make_context(FakeTaskStateStore()))
+def test_a_configured_limit_is_shared_by_every_task_of_the_connection(
+    server: SegmindTestServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Six tasks, a limit of 2 per 4 s set on the connection and enforced by the server: they
+    take turns in the triggerer, send no more than the limit, and none is rejected."""
+    from airflow_provider_segmind.triggers.segmind import SegmindTurnTrigger
+
+    server.rate_limit = (2, 4.0)
+    conn = json.loads(server.airflow_connection_json())
+    conn["extra"] = {"rate_limit": "2/4"}
+    monkeypatch.setenv("AIRFLOW_CONN_SEGMIND_DEFAULT", json.dumps(conn))
+    tasks = []
+    for index in range(6):
+        op = make_op(deferrable=True, output_dir=str(tmp_path), task_id="render")
+        context = make_context(FakeTaskStateStore(), map_index=index)
+        with pytest.raises(TaskDeferred) as info:
+            op.execute(context)
+        assert isinstance(info.value.trigger, SegmindTurnTrigger)  # waits before sending anything
+        tasks.append((op, context, info.value))
+    assert server.find(method="POST") == []
+
+    async def take_turns() -> list[tuple[float, Any]]:
+        async def one(op: Any, context: Any, deferred: TaskDeferred) -> tuple[float, Any]:
+            async for event in deferred.trigger.run():
+                payload = dict(event.payload)
+                try:  # the worker's side: send at once
+                    await asyncio.to_thread(op.execute_after_turn, context, event=payload, **deferred.kwargs)
+                except TaskDeferred as polling:
+                    return payload["granted_at"], polling
+            raise AssertionError("no event")
+
+        return await asyncio.gather(*(one(*task) for task in tasks))
+
+    results = asyncio.run(take_turns())
+    granted = sorted(at for at, _ in results)
+    assert all(b - a >= 2.0 - 0.05 for a, b in itertools.pairwise(granted))  # 4 s / 2
+    assert [r.status for r in server.find(method="POST")] == [200] * 6
+    for _, polling in results:
+        assert isinstance(polling.trigger, SegmindRequestTrigger)
 
 
 def test_retry_resumes_instead_of_paying_twice(server: SegmindTestServer, tmp_path: Path) -> None:
@@ -658,7 +697,6 @@ def test_sync_big_image_is_streamed_not_held(
 
     Not on memory://: a memory filesystem holds the image by definition.
     """
-    import json
 
     from airflow_provider_segmind.storage import to_storage_path
     from tests.hostile import HostileServer, Request, answer, hostile_server

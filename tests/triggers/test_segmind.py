@@ -218,6 +218,7 @@ def test_serialize_exact_kwargs() -> None:
         "response_url": RESULT,
         "poll_interval": 4.0,
         "max_consecutive_errors": 10,
+        "submitted_at": None,
     }
     assert API_KEY not in json.dumps(kwargs)
     rebuilt = SegmindRequestTrigger(**kwargs)
