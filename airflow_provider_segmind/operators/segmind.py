@@ -191,6 +191,13 @@ class SegmindGenerateImageOperator(BaseOperator):
     def execute(self, context: Context) -> list[str]:
         body = self._request_body()
         if self.deferrable:
+            if not self.retries:
+                self.log.warning(
+                    "deferrable=True with retries=0: a task that Airflow fails while it resumes from a "
+                    "deferral (apache/airflow#66374, #71580) is not retried, and its paid image waits "
+                    "for a manual clear. With retries, a retry resumes the paid request instead of "
+                    "paying again; set retries=2."
+                )
             return self._submit_and_defer(context, body)
         return self._execute_sync(context, body)
 
