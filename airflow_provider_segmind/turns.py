@@ -58,13 +58,14 @@ class Turns:
 
     def __init__(self, limit: RateLimit | None) -> None:
         self.limit = limit
-        #: Seconds between turns once a limit was learned (None: no limit known yet).
-        self.learned_spacing: float | None = None
+        #: How much slower than the learned pace turns go, after rejections that followed a turn.
+        self.slowdown = 1.0
         self.blocked_until = 0.0
         self.next_at = 0.0
         self.granted = 0
         self._sends: deque[float] = deque(maxlen=_HISTORY)
-        self._last_reset = 0.0
+        #: The window Segmind named last: (moment of the 429, moment it reopens).
+        self._window: tuple[float, float] | None = None
         self._waiters: list[_Waiter] = []
         self._changed = asyncio.Event()
         self._granter: asyncio.Task[None] | None = None
@@ -78,9 +79,10 @@ class Turns:
         send it did not see still counts: the first turn waits a spacing after it.
         """
         self._sends.append(at)
-        if self.granted == 0 and self.spacing is not None:
-            self.next_at = max(self.next_at, at + self.spacing)
-            self._changed.set()
+        spacing = self.spacing
+        if self.granted == 0 and spacing is not None:
+            self.next_at = max(self.next_at, at + spacing)
+        self._changed.set()
 
     def note_rejected(self, reset_at: float | None, *, rejections: int, now: float | None = None) -> None:
         """A task got a 429 whose window reopens at ``reset_at`` (None: Segmind did not say).
@@ -89,33 +91,39 @@ class Turns:
             rejected after a turn, so the turns come too fast.
         """
         now = time.time() if now is None else now
-        if reset_at is not None:
-            self.blocked_until = max(self.blocked_until, reset_at)
-        if self.limit is None:
-            estimate = self._estimate_spacing(reset_at, now)
-            if self.learned_spacing is None or (estimate is not None and estimate > self.learned_spacing):
-                self.learned_spacing = estimate
-            if rejections > 1 and self.learned_spacing is not None:
-                self.learned_spacing *= _SLOWDOWN
-        if reset_at is not None:
-            self._last_reset = max(self._last_reset, reset_at)
+        if reset_at is not None and reset_at > self.blocked_until:
+            self.blocked_until = reset_at
+            self._window = (now, reset_at)
+        elif self._window is None:
+            self._window = (now, now + _DEFAULT_WINDOW)
+        if rejections > 1:
+            self.slowdown *= _SLOWDOWN
         self._changed.set()
 
     @property
     def spacing(self) -> float | None:
-        """Seconds between two turns: the configured limit's, or the learned one."""
-        return self.limit.spacing if self.limit is not None else self.learned_spacing
+        """Seconds between two turns: the configured limit's, else the learned one (None before
+        any 429: nothing to wait for)."""
+        if self.limit is not None:
+            return self.limit.spacing * self.slowdown
+        learned = self._learned_spacing()
+        return learned * self.slowdown if learned is not None else None
 
-    def _estimate_spacing(self, reset_at: float | None, now: float) -> float | None:
-        """The window and the limit, from the sends seen since the last reset and up to now."""
-        since = max(self._last_reset, now - _HISTORY_SECONDS)
-        sent = sorted(t for t in self._sends if since <= t <= now)
-        end = reset_at if reset_at is not None and reset_at > now else now
+    def _learned_spacing(self) -> float | None:
+        """The window over the sends that got through in it, from the last 429's window.
+
+        The sends are those reported since the window before it closed; the window runs from
+        the first of them to the moment Segmind named. Before any send is reported (their
+        polling triggers may start after the 429 did), one turn per remaining window.
+        """
+        if self._window is None:
+            return None
+        rejected_at, reopens = self._window
+        since = max(rejected_at - _HISTORY_SECONDS, 0.0)
+        sent = [t for t in self._sends if since <= t <= rejected_at]
         if not sent:
-            window = (reset_at - now) if reset_at is not None and reset_at > now else _DEFAULT_WINDOW
-            return max(window, 1.0)  # nothing got through that we saw: one per window at first
-        window = max(end - sent[0], 1.0)
-        return window / len(sent)
+            return max(reopens - rejected_at, 1.0)
+        return max(reopens - min(sent), 1.0) / len(sent)
 
     # -- waiting for a turn ----------------------------------------------------------------
 

@@ -81,22 +81,34 @@ async def test_the_limit_is_learned_from_what_got_through_before_the_429() -> No
     for i in range(5):
         turns.note_sent(now - 1.5 + i * 0.01)  # the window opened 1.5 s ago
     turns.note_rejected(now + 1.5, rejections=1, now=now)
-    assert turns.learned_spacing == pytest.approx(3.0 / 5, rel=0.05)  # a 3 s window, 5 sends
+    assert turns.spacing == pytest.approx(3.0 / 5, rel=0.05)  # a 3 s window, 5 sends
     granted = await _gather_turns(turns, [(f"t{i}", now + i) for i in range(3)])
     times = sorted(granted.values())
     assert times[0] >= now + 1.5
     assert all(b - a >= 0.6 * 0.95 for a, b in itertools.pairwise(times))
 
 
-async def test_a_rejection_after_a_turn_slows_the_queue_down() -> None:
+async def test_sends_reported_after_the_429_still_teach_the_limit() -> None:
+    """Polling triggers of the accepted tasks may start after the rejected task's turn trigger."""
     turns = Turns(None)
     now = time.time()
-    turns.note_sent(now - 1)
-    turns.note_rejected(now + 1, rejections=1, now=now)
-    learned = turns.learned_spacing
-    assert learned is not None
-    turns.note_rejected(now + 1, rejections=2, now=now)
-    assert turns.learned_spacing is not None and turns.learned_spacing > learned
+    turns.note_rejected(now + 10, rejections=1, now=now)
+    assert turns.spacing == pytest.approx(10)  # nothing seen yet: one turn per remaining window
+    for i in range(5):
+        turns.note_sent(now - 5 + i * 0.01)
+    assert turns.spacing == pytest.approx(15 / 5, rel=0.01)
+
+
+async def test_a_rejection_after_a_turn_slows_the_queue_down() -> None:
+    for limit in (None, RateLimit(10, 10.0)):
+        turns = Turns(limit)
+        now = time.time()
+        turns.note_sent(now - 1)
+        turns.note_rejected(now + 1, rejections=1, now=now)
+        before = turns.spacing
+        assert before is not None
+        turns.note_rejected(now + 1, rejections=2, now=now)
+        assert turns.spacing is not None and turns.spacing > before
 
 
 async def test_a_restarted_triggerer_waits_after_sends_it_did_not_see() -> None:
