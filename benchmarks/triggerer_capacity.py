@@ -94,7 +94,9 @@ def child(mode: str, n: int, base_url: str, api_key: str, poll_interval: float) 
 
     async def run_bare() -> list[str]:
         nonlocal polls
-        client = httpx.AsyncClient(timeout=30)
+        # httpx's defaults, but no limit on the wait for a pooled connection: at 1,000 polls in
+        # flight one pool queues them, and the floor must not fail where it is only slow.
+        client = httpx.AsyncClient(timeout=httpx.Timeout(30, pool=None))
 
         async def one(request_id: str) -> str:
             nonlocal polls
