@@ -8,6 +8,7 @@ deferral and its kwargs, the rate-limit timer, retry resume, restarted triggers.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import time
@@ -721,3 +722,89 @@ def test_sync_big_image_is_streamed_not_held(
         peak = _peak_traced(lambda: op.execute(make_context()))
     assert to_storage_path(f"{output_dir}/poster_0.png").read_bytes() == image
     assert peak < peak_mib << 20, f"peak {peak / 2**20:.1f} MiB for a {size_mib} MiB image"
+
+
+def test_segmind_429_shape_on_deferrable_submit(
+    segmind_server_factory: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Segmind's own 429 (no Retry-After, x-rate-limit-reset-at-utc): the turn waits for it."""
+    limited = segmind_server_factory(rate_limit=(1, 3.0), rate_limit_headers="segmind")
+    monkeypatch.setenv("AIRFLOW_CONN_SEGMIND_DEFAULT", limited.airflow_connection_json())
+    with pytest.raises(TaskDeferred):
+        make_op(deferrable=True, output_dir=str(tmp_path), task_id="a").execute(
+            make_context(FakeTaskStateStore())
+        )
+    op = make_op(deferrable=True, output_dir=str(tmp_path), task_id="b")
+    context = make_context(FakeTaskStateStore())
+    with pytest.raises(TaskDeferred) as info:
+        op.execute(context)
+    rejected = limited.find(method="POST")[-1]
+    assert rejected.status == 429
+    turn = info.value.trigger
+    assert turn.reset_at is not None  # read from x-rate-limit-reset-at-utc
+    event = run_trigger(turn)
+    assert event["granted_at"] >= turn.reset_at
+    with pytest.raises(TaskDeferred):
+        op.execute_after_turn(context, event=event, **info.value.kwargs)
+    assert [r.status for r in limited.find(method="POST")] == [200, 429, 200]
+
+
+def test_a_triggerer_restart_during_a_batch_pays_once_per_image(
+    server: SegmindTestServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Six tasks under a 2-per-2 s limit; the triggerer dies mid-batch (every trigger cancelled)
+    and a new one re-creates the triggers from their kwargs. Each image is paid exactly once."""
+    server.rate_limit = (2, 2.0)
+    server.generation_seconds = 1.0
+    conn = json.loads(server.airflow_connection_json())
+    conn["extra"] = {"rate_limit": "2/2"}
+    monkeypatch.setenv("AIRFLOW_CONN_SEGMIND_DEFAULT", json.dumps(conn))
+    tasks: dict[int, tuple[Any, Any, TaskDeferred]] = {}
+    for index in range(6):
+        op = make_op(deferrable=True, output_dir=str(tmp_path), task_id="render", poll_interval=0.2)
+        context = make_context(FakeTaskStateStore(), map_index=index)
+        with pytest.raises(TaskDeferred) as info:
+            op.execute(context)
+        tasks[index] = (op, context, info.value)
+    written: dict[int, list[str]] = {}
+
+    async def triggerer(seconds: float | None) -> None:
+        """Run every pending trigger, as a triggerer does; the worker's steps run in threads."""
+
+        async def one(index: int) -> None:
+            while index in tasks:
+                op, context, deferred = tasks[index]
+                async for event in deferred.trigger.run():
+                    payload = dict(event.payload)
+                    break
+                method = getattr(op, deferred.method_name)
+                try:
+                    written[index] = await asyncio.to_thread(
+                        method, context, event=payload, **deferred.kwargs
+                    )
+                    del tasks[index]
+                except TaskDeferred as again:
+                    tasks[index] = (op, context, again)
+
+        runs = asyncio.gather(*(one(i) for i in list(tasks)))
+        if seconds is None:
+            await runs
+            return
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(runs, timeout=seconds)
+
+    asyncio.run(triggerer(2.5))  # the first turns are taken, some requests are being polled
+    assert 0 < len(server.find(method="POST")) < 6
+    for index, (op, context, deferred) in list(tasks.items()):  # a new triggerer: from kwargs only
+        classpath, kwargs = deferred.trigger.serialize()
+        module, _, name = classpath.rpartition(".")
+        rebuilt = getattr(__import__(module, fromlist=[name]), name)(**kwargs)
+        tasks[index] = (
+            op,
+            context,
+            TaskDeferred(trigger=rebuilt, method_name=deferred.method_name, kwargs=deferred.kwargs),
+        )
+    asyncio.run(triggerer(None))
+    assert sorted(written) == list(range(6))
+    posts = server.find(method="POST")
+    assert [r.status for r in posts] == [200] * 6  # one paid POST per image, none rejected
