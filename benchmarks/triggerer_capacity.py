@@ -4,8 +4,10 @@ A triggerer holds every deferred generation of a deployment in one event loop. T
 ``SegmindRequestTrigger``s concurrently in one loop, as a triggerer would, against the local
 Segmind-compatible server (its own process, real HTTP on loopback), and beside it, in another
 fresh process, a bare loop that makes the same polls on one shared ``httpx.AsyncClient`` and
-nothing else: the floor any trigger implementation can reach (it spreads its first polls over the
-interval as the trigger does, so both make the same polls at the same moments). Per N it prints:
+nothing else, the floor any trigger implementation can reach (it spreads its first polls over the
+interval as the trigger does, so both make the same polls at the same moments); and a third side,
+the same bare loop with one client per 100 requests, as the triggers share theirs (one pool
+for 1,000 requests in flight slows down with every request it queues). Per N it prints:
 
 * RSS per in-flight request: the process's peak resident memory while all N wait, minus its
   resident memory just before they were created (modules already imported), divided by N;
@@ -51,6 +53,7 @@ def child(mode: str, n: int, base_url: str, api_key: str, poll_interval: float) 
     import httpx
 
     from airflow_provider_segmind.hooks import segmind_async
+    from airflow_provider_segmind.hooks.async_clients import USERS_PER_CLIENT
     from airflow_provider_segmind.triggers.segmind import SegmindRequestTrigger
 
     os.environ["AIRFLOW_CONN_SEGMIND_DEFAULT"] = json.dumps(
@@ -96,9 +99,12 @@ def child(mode: str, n: int, base_url: str, api_key: str, poll_interval: float) 
         nonlocal polls
         # httpx's defaults, but no limit on the wait for a pooled connection: at 1,000 polls in
         # flight one pool queues them, and the floor must not fail where it is only slow.
-        client = httpx.AsyncClient(timeout=httpx.Timeout(30, pool=None))
+        # "bare-per-100": one such client per 100 requests, as the triggers share theirs.
+        per_client = USERS_PER_CLIENT if mode == "bare-per-100" else n
+        clients = [httpx.AsyncClient(timeout=httpx.Timeout(30, pool=None)) for _ in range(0, n, per_client)]
 
-        async def one(request_id: str) -> str:
+        async def one(index: int, request_id: str) -> str:
+            client = clients[index // per_client]
             nonlocal polls
             # The same first-poll spread as the trigger: the same polls, at the same moments.
             await asyncio.sleep(random.uniform(0, SegmindRequestTrigger.first_poll_spread * poll_interval))
@@ -116,9 +122,10 @@ def child(mode: str, n: int, base_url: str, api_key: str, poll_interval: float) 
                 await asyncio.sleep(poll_interval)
 
         try:
-            return await asyncio.gather(*(one(i) for i in ids))
+            return await asyncio.gather(*(one(index, i) for index, i in enumerate(ids)))
         finally:
-            await client.aclose()
+            for client in clients:
+                await client.aclose()
 
     async def measured() -> dict[str, float]:
         peak = _rss_bytes()
@@ -205,7 +212,7 @@ def main() -> None:
     try:
         for n in args.n:
             results = {}
-            for mode in ("triggers", "bare"):
+            for mode in ("triggers", "bare", "bare-per-100"):
                 out = subprocess.run(
                     [
                         sys.executable,
@@ -226,14 +233,19 @@ def main() -> None:
                 if out.returncode != 0:
                     raise SystemExit(f"the {mode} side failed at N={n}:\n{out.stderr[-3000:]}")
                 results[mode] = json.loads(out.stdout.strip().splitlines()[-1])
-            for mode, label in (("triggers", "SegmindRequestTrigger"), ("bare", "bare shared-client loop")):
+            for mode, label in (
+                ("triggers", "SegmindRequestTrigger"),
+                ("bare", "bare loop, one shared client"),
+                ("bare-per-100", "bare loop, a client per 100"),
+            ):
                 r = results[mode]
                 print(
                     f"| {n} | {label} | {r['rss_per_request_kb']:.1f} | {r['cpu_per_poll_ms']:.3f} | "
                     f"{r['polls']:.0f} | {r['events']:.0f} ({r['successes']:.0f}) | {r['wall_s']:.1f} |"
                 )
-            ratio = results["triggers"]["cpu_per_poll_ms"] / results["bare"]["cpu_per_poll_ms"]
-            print(f"| {n} | CPU per poll, triggers ÷ bare | | {ratio:.2f}× | | | |")
+            for mode in ("bare", "bare-per-100"):
+                ratio = results["triggers"]["cpu_per_poll_ms"] / results[mode]["cpu_per_poll_ms"]
+                print(f"| {n} | CPU per poll, triggers ÷ {mode} | | {ratio:.2f}× | | | |")
     finally:
         server.terminate()
         server.wait(10)

@@ -21,6 +21,7 @@ from airflow.providers.common.compat.sdk import BaseOperator, conf
 
 from airflow_provider_segmind.connection import DEFAULT_CONN_ID
 from airflow_provider_segmind.exceptions import (
+    SegmindError,
     SegmindNotFoundError,
     SegmindRateLimitError,
     SegmindTimeoutError,
@@ -415,7 +416,7 @@ class SegmindGenerateImageOperator(BaseOperator):
                 "for, a new request."
             )
             return None
-        record = store.get(REQUEST_RECORD_KEY)
+        record = self._read_record(context, store)
         if not isinstance(record, dict) or record.get("body_sha256") != _fingerprint(self.model, body):
             return None
         if time.time() - float(record.get("submitted_at", 0)) > RESULT_WINDOW.total_seconds():
@@ -436,25 +437,66 @@ class SegmindGenerateImageOperator(BaseOperator):
         )
         return handle, str(status.status)
 
+    def _read_record(self, context: Context, store: Any) -> Any:
+        """The earlier try's record, read through the API server, which can fail under load
+        (seen: a 404 without a body for a key not yet written, on a first try).
+
+        A failed read is tried three times. A first try has no earlier request to find, so it
+        goes on without one; a retry fails instead: failing costs a retry, guessing "no record"
+        could pay twice.
+        """
+        failure: Exception | None = None
+        for attempt in range(3):
+            try:
+                return store.get(REQUEST_RECORD_KEY)
+            except Exception as err:  # AirflowRuntimeError from the execution API, whatever its cause
+                failure = err
+                time.sleep(0.5 * (attempt + 1))
+        if getattr(context["ti"], "try_number", 1) <= 1:
+            self.log.warning(
+                "Could not read task_state_store (%s); a first try has no earlier request.", failure
+            )
+            return None
+        raise SegmindError(
+            f"Could not read this task's task_state_store record of an earlier try's request ({failure}); "
+            "failing this try rather than risk paying twice.",
+        ) from failure
+
     def _save_request(self, context: Context, handle: V2SubmitResponse, body: dict[str, Any]) -> None:
         store = context.get("task_state_store")
         if store is None:
             return
-        store.set(
-            REQUEST_RECORD_KEY,
-            {
-                "handle": handle.model_dump(mode="json"),
-                "body_sha256": _fingerprint(self.model, body),
-                "submitted_at": time.time(),
-            },
-            retention=timedelta(hours=2),
-        )
+        try:
+            store.set(
+                REQUEST_RECORD_KEY,
+                {
+                    "handle": handle.model_dump(mode="json"),
+                    "body_sha256": _fingerprint(self.model, body),
+                    "submitted_at": time.time(),
+                },
+                retention=timedelta(hours=2),
+            )
+        except Exception as err:  # the request is paid for: go on waiting for it rather than fail
+            self.log.error(
+                "Could not record request %s in task_state_store (%s): a retry of this task would submit, "
+                "and pay for, a new one.",
+                handle.request_id,
+                err,
+            )
 
     def _forget_request(self, context: Context) -> None:
         """The images are stored: a later re-run of this task asks for new ones."""
         store = context.get("task_state_store")
-        if store is not None:
+        if store is None:
+            return
+        try:
             store.delete(REQUEST_RECORD_KEY)
+        except Exception as err:  # the images are stored; the record expires on its own
+            self.log.warning(
+                "Could not drop the request record (%s): a re-run within 55 minutes resumes the same "
+                "request instead of asking for new images.",
+                err,
+            )
 
     # -- outputs -------------------------------------------------------------------------------
 

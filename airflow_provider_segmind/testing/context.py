@@ -15,10 +15,11 @@ if TYPE_CHECKING:
 
 
 class FakeTaskInstance:
-    """Just enough of a TaskInstance for the operator: a map index and XCom pushes."""
+    """Just enough of a TaskInstance for the operator: a map index, a try number, XCom pushes."""
 
-    def __init__(self, map_index: int = -1) -> None:
+    def __init__(self, map_index: int = -1, try_number: int = 1) -> None:
         self.map_index = map_index
+        self.try_number = try_number
         self.xcom: dict[str, Any] = {}
 
     def xcom_push(self, key: str, value: Any) -> None:
@@ -49,9 +50,10 @@ def task_context(
     run_id: str = "manual__2026-11-25T10:00:00+00:00",
     store: FakeTaskStateStore | None = None,
     with_store: bool = True,
+    try_number: int = 1,
 ) -> dict[str, Any]:
     """A context dict with ``ti``, ``run_id`` and (unless ``with_store=False``) a state store."""
-    context: dict[str, Any] = {"ti": FakeTaskInstance(map_index), "run_id": run_id}
+    context: dict[str, Any] = {"ti": FakeTaskInstance(map_index, try_number), "run_id": run_id}
     if with_store:
         context["task_state_store"] = store if store is not None else FakeTaskStateStore()
     return context

@@ -808,3 +808,55 @@ def test_a_triggerer_restart_during_a_batch_pays_once_per_image(
     assert sorted(written) == list(range(6))
     posts = server.find(method="POST")
     assert [r.status for r in posts] == [200] * 6  # one paid POST per image, none rejected
+
+
+class _FlakyStore(FakeTaskStateStore):
+    """A task_state_store whose API calls fail, as the execution API did under load."""
+
+    def __init__(self, fail: set[str]) -> None:
+        super().__init__()
+        self.fail = fail
+        self.calls: list[str] = []
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.calls.append("get")
+        if "get" in self.fail:
+            raise RuntimeError("API_SERVER_ERROR: 404 without a body")
+        return super().get(key, default)
+
+    def set(self, key: str, value: Any, *, retention: Any = None) -> None:
+        self.calls.append("set")
+        if "set" in self.fail:
+            raise RuntimeError("API_SERVER_ERROR: 500")
+        super().set(key, value, retention=retention)
+
+
+def test_unreadable_store_on_a_first_try_submits(
+    server: SegmindTestServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(time, "sleep", lambda _s: None)
+    store = _FlakyStore({"get"})
+    with pytest.raises(TaskDeferred):
+        make_op(deferrable=True, output_dir=str(tmp_path)).execute(task_context(store=store, try_number=1))
+    assert store.calls.count("get") == 3  # tried three times
+    assert len(server.find(method="POST")) == 1
+
+
+def test_unreadable_store_on_a_retry_fails_rather_than_pay_twice(
+    server: SegmindTestServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(time, "sleep", lambda _s: None)
+    store = _FlakyStore({"get"})
+    with pytest.raises(exc.SegmindError, match="rather than risk paying twice"):
+        make_op(deferrable=True, output_dir=str(tmp_path)).execute(task_context(store=store, try_number=2))
+    assert server.find(method="POST") == []
+
+
+def test_unwritable_store_still_waits_for_the_paid_request(server: SegmindTestServer, tmp_path: Path) -> None:
+    store = _FlakyStore({"set"})
+    op = make_op(deferrable=True, output_dir=str(tmp_path))
+    context = task_context(store=store)
+    with pytest.raises(TaskDeferred) as info:
+        op.execute(context)
+    assert isinstance(info.value.trigger, SegmindRequestTrigger)  # paid: wait for it, do not fail
+    assert len(resume(op, info.value, context)) == 1
