@@ -272,18 +272,11 @@ class Deployment:
 
     def start_server(self, args: argparse.Namespace) -> dict[str, Any]:
         ready = self.home / "segmind-server.json"
-        command = [sys.executable, "-m", "airflow_provider_segmind.testing", "--port", "0"]
         seconds = f"{args.generation_seconds:g}"  # v2 queue time, and v1 latency for deferrable=False
-        command += ["--cdn-port", "0", "--generation-seconds", seconds, "--latency", seconds]
+        command = [sys.executable, "-m", "airflow_provider_segmind.testing", "--port", "0", "--cdn-port", "0"]
+        command += ["--generation-seconds", seconds, "--latency", seconds, "--credits", "1000000"]
         command += ["--rate-limit", f"{args.limit}/{args.window:g}", "--rate-limit-headers", "segmind"]
-        command += [
-            "--credits",
-            "1000000",
-            "--ready-file",
-            str(ready),
-            "--record-file",
-            str(self.record_file),
-        ]
+        command += ["--ready-file", str(ready), "--record-file", str(self.record_file)]
         self.spawn("segmind server", command, dict(os.environ), self.server_log)
 
         def ready_info() -> dict[str, Any] | None:
@@ -308,7 +301,7 @@ class Deployment:
         self.api = f"http://127.0.0.1:{port}"
         bin_dir = str(Path(sys.executable).parent)  # standalone runs "airflow <component>" from PATH
         connection = {"conn_type": "segmind", "host": server["base_url"], "password": server["api_key"]}
-        slots = str(args.n + 4)
+        slots = str(args.n + 4)  # printed in the header too
         env = {
             key: value
             for key, value in os.environ.items()
@@ -348,7 +341,6 @@ class Deployment:
 
     def wait_for_airflow(self, modes: list[Mode], timeout: float) -> None:
         deadline = time.monotonic() + timeout
-
         wait_until("Airflow's health endpoint", deadline, lambda: not self.unhealthy(), 2.0)
         token = self.http.get(f"{self.api}/auth/token", timeout=10)
         token.raise_for_status()
@@ -597,7 +589,9 @@ def main() -> int:
     parser.add_argument("--n", type=int, default=30, help="mapped tasks (prompts) per run (default 30)")
     parser.add_argument("--limit", type=int, default=5, help="generations per window (default 5)")
     parser.add_argument("--window", type=float, default=15.0, help="rate-limit window, s (default 15)")
-    parser.add_argument("--generation-seconds", type=float, default=3.0, help="v2 queue time (default 3)")
+    parser.add_argument(
+        "--generation-seconds", type=float, default=3.0, help="v2 queue time and v1 latency, s (default 3)"
+    )
     parser.add_argument(
         "--modes", default="sync,deferrable", help="comma-separated (default sync,deferrable)"
     )
@@ -626,6 +620,11 @@ def main() -> int:
     print(
         f"N={args.n} images, rate limit {args.limit} per {args.window:g} s (Segmind's 429 shape), "
         f"{args.generation_seconds:g} s generations; bound = ceil(N / limit) * window = {bound:g} s"
+    )
+    delay = "Airflow's default (300 s)" if args.retry_delay is None else f"{args.retry_delay:g} s"
+    print(
+        f"airflow standalone: LocalExecutor, SQLite (busy timeout {SQLITE_BUSY_TIMEOUT} s), parallelism "
+        f"and max_active_tasks_per_dag {args.n + 4}; retry_delay {delay}"
     )
     sys.stdout.flush()
 
