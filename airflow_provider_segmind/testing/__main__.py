@@ -2,7 +2,9 @@
 
 Demos and manual DAG runs need the server in its own process, and scripts that start it need to
 know when it is ready and on which ports: hence ``--ready-file``, written atomically only once
-both origins accept connections, and removed again when the server stops.
+both origins accept connections, and removed again when the server stops. Scripts that measure a
+client from outside (``benchmarks/batch_rate_limit.py``) need what the server saw: hence
+``--record-file``, which appends one JSON line per answered request (see :class:`RecordFile`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import signal
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,6 +31,8 @@ from airflow_provider_segmind.testing.settings import (
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from types import FrameType
+
+    from airflow_provider_segmind.testing.recording import RecordedRequest
 
 
 def _rate_limit(text: str) -> tuple[int, float]:
@@ -71,6 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--images-per-request", type=int, default=1)
     parser.add_argument("--result-ttl", type=float, default=3600.0)
     parser.add_argument("--ready-file", type=Path, default=None, help="write the addresses here as JSON")
+    parser.add_argument(
+        "--record-file",
+        type=Path,
+        default=None,
+        help="append one JSON line per answered request here: method, path, status, origin, "
+        "time (arrival) and answered (Unix seconds); never headers or bodies",
+    )
     return parser
 
 
@@ -113,6 +125,35 @@ def write_ready_file(path: Path, server: SegmindTestServer) -> None:
         raise
 
 
+class RecordFile:
+    """Appends one JSON line per answered request, for scripts that watch the server from outside.
+
+    ``{"method": "POST", "path": "/v2/gpt-image-1.5", "status": 429, "origin": "api",
+    "time": <arrival>, "answered": <when the answer was decided>}`` (Unix seconds; ``status`` is
+    null for a connection dropped on purpose). No headers and no bodies: the API key stays out.
+    Each line is one ``write`` on a file opened for appending, so a reader never sees half of a
+    line from another; the file is kept (and appended to by a later server) when the server stops.
+    """
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+
+    def __call__(self, record: RecordedRequest) -> None:
+        line = {
+            "method": record.method,
+            "path": record.path,
+            "status": record.status,
+            "origin": record.origin,
+            "time": record.timestamp,
+            "answered": time.time(),
+        }
+        os.write(self._fd, (json.dumps(line) + "\n").encode())
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     stop = threading.Event()
@@ -122,21 +163,29 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
-    with _server_from(args) as server:
-        print(
-            f"Segmind test server: API {server.base_url}, CDN {server.cdn_url}, key {server.api_key}",
-            flush=True,
-        )
-        print(f"AIRFLOW_CONN_SEGMIND_DEFAULT='{server.airflow_connection_json()}'", flush=True)
-        if args.ready_file is not None:
-            write_ready_file(args.ready_file, server)
-        try:
-            while not stop.wait(0.5):
-                pass
-        finally:
-            # The file means "a server is up there"; a stale one would send scripts to a dead port.
+    record_file = RecordFile(args.record_file) if args.record_file is not None else None
+    try:
+        server = _server_from(args)
+        if record_file is not None:
+            server.subscribe(record_file)
+        with server:
+            print(
+                f"Segmind test server: API {server.base_url}, CDN {server.cdn_url}, key {server.api_key}",
+                flush=True,
+            )
+            print(f"AIRFLOW_CONN_SEGMIND_DEFAULT='{server.airflow_connection_json()}'", flush=True)
             if args.ready_file is not None:
-                args.ready_file.unlink(missing_ok=True)
+                write_ready_file(args.ready_file, server)
+            try:
+                while not stop.wait(0.5):
+                    pass
+            finally:
+                # The file means "a server is up there"; a stale one would send scripts to a dead port.
+                if args.ready_file is not None:
+                    args.ready_file.unlink(missing_ok=True)
+    finally:
+        if record_file is not None:
+            record_file.close()  # after stop(): no answer is decided any more
     return 0
 
 

@@ -208,7 +208,8 @@ class SegmindBackend:
             self._window = FixedWindow(self._settings.rate_limit)
 
     def restore_defaults(self) -> None:
-        """:meth:`reset`, and the settings and credits the backend was created with."""
+        """:meth:`reset`, and the settings and credits the backend was created with; no listeners."""
+        self.log.unsubscribe_all()
         with self._lock:
             self._settings = self._defaults
             self._credits = self._initial_credits

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,21 @@ class RequestLog:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._records: list[RecordedRequest] = []
+        self._listeners: list[Callable[[RecordedRequest], None]] = []
+
+    def subscribe(self, listener: Callable[[RecordedRequest], None]) -> None:
+        """Call ``listener`` with each record once its answer is decided (status filled in).
+
+        It runs on the thread that answers, in answer order, so it must be quick; a record
+        cleared before its answer (a reset between tests) is not passed on. ``clear`` keeps
+        listeners; :meth:`unsubscribe_all` drops them.
+        """
+        with self._lock:
+            self._listeners.append(listener)
+
+    def unsubscribe_all(self) -> None:
+        with self._lock:
+            self._listeners.clear()
 
     def add(self, record: RecordedRequest) -> None:
         with self._lock:
@@ -48,7 +66,10 @@ class RequestLog:
             # Searching from the end: the record is almost always among the latest.
             for index in range(len(self._records) - 1, -1, -1):
                 if self._records[index] is record:
-                    self._records[index] = replace(record, status=status)
+                    answered = self._records[index] = replace(record, status=status)
+                    # Under the lock, so listeners see answers in the order they were decided.
+                    for listener in self._listeners:
+                        listener(answered)
                     return
 
     def snapshot(self) -> list[RecordedRequest]:

@@ -33,7 +33,7 @@ from airflow_provider_segmind.testing.settings import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Collection
+    from collections.abc import Callable, Collection
     from types import TracebackType
 
     from airflow_provider_segmind.testing.clock import Clock
@@ -277,6 +277,16 @@ class SegmindTestServer:
         """The recorded requests matching every filter given, in arrival order."""
         return self._backend.log.find(method, path_prefix, origin, status)
 
+    def subscribe(self, listener: Callable[[RecordedRequest], None]) -> None:
+        """Call ``listener(record)`` for every request once its answer is decided.
+
+        ``record.status`` is then filled in (None for a connection dropped on purpose). It runs
+        on the serving thread, so it must be quick (the CLI's ``--record-file`` appends a line).
+        :meth:`reset` keeps listeners, :meth:`restore_defaults` drops them (as the pytest plugin
+        does between tests).
+        """
+        self._backend.log.subscribe(listener)
+
     def inject(self, *faults: Fault) -> None:
         """Queue faults; each hits the next ``times`` requests its ``endpoint`` matches."""
         self._backend.faults.add(*faults)
@@ -303,7 +313,8 @@ class SegmindTestServer:
         self._backend.reset()
 
     def restore_defaults(self) -> None:
-        """:meth:`reset`, and credits and every setting back to what the constructor was given.
+        """:meth:`reset`, and credits and every setting back to what the constructor was given;
+        listeners (:meth:`subscribe`) are dropped.
 
         What the pytest plugin does between tests sharing the session's server.
         """

@@ -79,6 +79,37 @@ def test_cli_serves_until_sigterm(tmp_path: Path) -> None:
     assert list(ready.parent.iterdir()) == []  # ready file removed on exit, no temp files left behind
 
 
+def test_cli_record_file(tmp_path: Path) -> None:
+    """--record-file: one JSON line per answered request, readable while the server runs."""
+    ready, record = tmp_path / "ready.json", tmp_path / "log" / "requests.jsonl"
+    command = [sys.executable, "-m", "airflow_provider_segmind.testing", "--api-key", "SG_cli_key"]
+    command += ["--rate-limit", "1/60", "--ready-file", str(ready), "--record-file", str(record)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        base_url = str(wait_for_file(ready, process)["base_url"])
+        before = time.time()
+        headers = {"x-api-key": "SG_cli_key"}
+        first = requests.post(f"{base_url}/v2/gpt-image-1.5", json={"prompt": "a"}, headers=headers)
+        second = requests.post(f"{base_url}/v2/gpt-image-1.5", json={"prompt": "b"}, headers=headers)
+        assert (first.status_code, second.status_code) == (200, 429)
+        requests.get(first.json()["status_url"], headers=headers, timeout=5)
+        lines = record.read_text().splitlines()  # written as answered, not at exit
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=15)
+    assert process.returncode == 0, stderr
+    rows = [json.loads(line) for line in lines]
+    assert [(r["method"], r["path"], r["status"], r["origin"]) for r in rows] == [
+        ("POST", "/v2/gpt-image-1.5", 200, "api"),
+        ("POST", "/v2/gpt-image-1.5", 429, "api"),
+        ("GET", f"/v2/requests/{first.json()['request_id']}/status", 200, "api"),
+    ]
+    assert all(before <= r["time"] <= r["answered"] <= time.time() for r in rows)
+    assert set(rows[0]) == {"method", "path", "status", "origin", "time", "answered"}
+    assert "SG_cli_key" not in record.read_text()
+    assert record.read_text().splitlines() == lines  # kept when the server stops
+
+
 def test_cli_parser() -> None:
     args = build_parser().parse_args(["--rate-limit", "50/60", "--v1-response", "json_url"])
     assert args.rate_limit == (50, 60.0)

@@ -813,6 +813,30 @@ def test_recording(server: SegmindTestServer, api: requests.Session) -> None:
         generate.status = 500  # type: ignore[misc]
 
 
+def test_subscribe_sees_each_answer_once(segmind_server_factory: Factory) -> None:
+    server = segmind_server_factory(api_key=API_KEY, rate_limit=(1, 60.0))
+    seen: list[RecordedRequest] = []
+    server.subscribe(seen.append)
+    api = session_for(server)
+    api.post(f"{server.base_url}/v2/{GPT}", json={"prompt": PROMPT})
+    api.post(f"{server.base_url}/v2/{GPT}", json={"prompt": PROMPT})
+    server.inject(Fault("drop", endpoint="credits"))
+    with pytest.raises(requests.ConnectionError):
+        api.get(f"{server.base_url}/v1/get-user-credits")
+    assert [(r.method, r.path, r.status) for r in seen] == [
+        ("POST", f"/v2/{GPT}", 200),
+        ("POST", f"/v2/{GPT}", 429),
+        ("GET", "/v1/get-user-credits", None),
+    ]
+    assert seen == server.requests
+    server.reset()  # listeners stay
+    api.get(f"{server.base_url}/v1/get-user-credits")
+    assert len(seen) == 4
+    server.restore_defaults()  # listeners go, as between tests on the session's server
+    requests.get(f"{server.base_url}/v1/get-user-credits")
+    assert len(seen) == 4
+
+
 def test_find_filters(server: SegmindTestServer, api: requests.Session) -> None:
     api.get(f"{server.base_url}/v1/get-user-credits")
     requests.get(f"{server.base_url}/v1/get-user-credits")
