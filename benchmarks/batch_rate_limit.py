@@ -74,7 +74,8 @@ never its database.
 
 The issue's two configurations: ``--n 30 --limit 5 --window 15`` and ``--n 60 --limit 10
 --window 10`` (3 s generations). A mode is ``sync`` (``deferrable=False``) or ``deferrable``,
-optionally with its own retries: ``deferrable:r0``. ``airflow standalone`` needs a minute or two to
+optionally ``+limit`` (the DAG uses a connection whose extra ``rate_limit`` is set to the
+server's limit, so the tasks take turns under it) and its own retries: ``deferrable+limit:r0``. ``airflow standalone`` needs a minute or two to
 start on a small machine; a failed try waits Airflow's ``retry_delay`` (300 s unless
 ``--retry-delay``) before the next.
 """
@@ -139,6 +140,8 @@ class Mode:
     name: str  # as given on the command line
     deferrable: bool
     retries: int
+    #: The DAG uses the connection with the plan's limit set (extra ``rate_limit``).
+    limit_set: bool = False
 
     @property
     def dag_id(self) -> str:
@@ -149,9 +152,16 @@ def parse_modes(text: str, retries: int) -> list[Mode]:
     modes = []
     for item in filter(None, (part.strip() for part in text.split(","))):
         kind, _, suffix = item.partition(":")
-        if kind not in ("sync", "deferrable") or (suffix and not re.fullmatch(r"r\d+", suffix)):
-            raise argparse.ArgumentTypeError(f"a mode is sync or deferrable, optionally :rN; got {item!r}")
-        modes.append(Mode(item, kind == "deferrable", int(suffix[1:]) if suffix else retries))
+        kind, _, limit = kind.partition("+")
+        if (
+            kind not in ("sync", "deferrable")
+            or limit not in ("", "limit")
+            or (suffix and not re.fullmatch(r"r\d+", suffix))
+        ):
+            raise argparse.ArgumentTypeError(
+                f"a mode is sync or deferrable, optionally +limit and :rN; got {item!r}"
+            )
+        modes.append(Mode(item, kind == "deferrable", int(suffix[1:]) if suffix else retries, bool(limit)))
     if not modes or len({mode.dag_id for mode in modes}) != len(modes):
         raise argparse.ArgumentTypeError(f"expected distinct modes such as sync,deferrable; got {text!r}")
     return modes
@@ -183,6 +193,7 @@ def dag_file(modes: list[Mode], n: int, retry_delay: float | None) -> str:
             '        task_id="render",',
             f"        parameters={PARAMETERS!r},",
             f"        deferrable={mode.deferrable},",
+            f'        segmind_conn_id="{"segmind_limited" if mode.limit_set else "segmind_default"}",
             f"        retries={mode.retries},{delay}",
             "        poll_interval=1,",
             "    ).expand(prompt=PROMPTS)",
@@ -333,6 +344,10 @@ class Deployment:
                 "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
                 "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
                 "AIRFLOW_CONN_SEGMIND_DEFAULT": json.dumps(connection),
+                # The same, with the plan's limit set: deferrable tasks take turns under it.
+                "AIRFLOW_CONN_SEGMIND_LIMITED": json.dumps(
+                    {**connection, "extra": {"rate_limit": f"{args.limit}/{args.window:g}"}}
+                ),
             }
         )
         self.spawn(
