@@ -75,9 +75,9 @@ never its database.
 The issue's two configurations: ``--n 30 --limit 5 --window 15`` and ``--n 60 --limit 10
 --window 10`` (3 s generations). A mode is ``sync`` (``deferrable=False``) or ``deferrable``,
 optionally ``+limit`` (the DAG uses a connection whose extra ``rate_limit`` is set to the
-server's limit, so the tasks take turns under it) and its own retries: ``deferrable+limit:r0``. ``airflow standalone`` needs a minute or two to
-start on a small machine; a failed try waits Airflow's ``retry_delay`` (300 s unless
-``--retry-delay``) before the next.
+server's limit, so the tasks take turns under it) and its own retries: ``deferrable+limit:r0``.
+``airflow standalone`` needs a minute or two to start on a small machine; a failed try waits
+Airflow's ``retry_delay`` (300 s unless ``--retry-delay``) before the next.
 """
 
 from __future__ import annotations
@@ -193,7 +193,7 @@ def dag_file(modes: list[Mode], n: int, retry_delay: float | None) -> str:
             '        task_id="render",',
             f"        parameters={PARAMETERS!r},",
             f"        deferrable={mode.deferrable},",
-            f'        segmind_conn_id="{"segmind_limited" if mode.limit_set else "segmind_default"}",
+            f'        segmind_conn_id="{"segmind_limited" if mode.limit_set else "segmind_default"}",',
             f"        retries={mode.retries},{delay}",
             "        poll_interval=1,",
             "    ).expand(prompt=PROMPTS)",
