@@ -176,7 +176,7 @@ def attempt_deadline(settings: ConnectionSettings, call_deadline: Deadline | Non
     if call_deadline is not None:
         return call_deadline
     total = settings.connect_timeout + settings.read_timeout
-    return Deadline.after(total, f"the connect + read timeout ({total:.0f} s in all)")
+    return Deadline.after(total, f"the connect + read timeout ({total:g} s in all)")
 
 
 def socket_timeouts(settings: ConnectionSettings, deadline: Deadline) -> tuple[float, float]:
