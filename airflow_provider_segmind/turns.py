@@ -39,6 +39,10 @@ _HISTORY = 1000
 _HISTORY_SECONDS = 600.0
 #: How much a queue slows down when a task is rejected again after its turn.
 _SLOWDOWN = 1.5
+#: Turns under a set limit are this much further apart than the limit allows.
+_MARGIN = 1.05
+#: How long a new queue with a set limit waits before its first turn, at most.
+_STARTUP_GRACE = 2.0
 #: The window assumed when a 429 comes before any send was seen.
 _DEFAULT_WINDOW = 60.0
 
@@ -69,6 +73,10 @@ class Turns:
         self._waiters: list[_Waiter] = []
         self._changed = asyncio.Event()
         self._granter: asyncio.Task[None] | None = None
+        if limit is not None:
+            # A new queue (a fresh or a restarted triggerer) waits a moment before its first turn,
+            # so polling triggers re-created beside it can report the sends of the current window.
+            self.next_at = time.time() + min(limit.spacing, _STARTUP_GRACE)
 
     # -- what the triggers report ----------------------------------------------------------
 
@@ -105,7 +113,9 @@ class Turns:
         """Seconds between two turns: the configured limit's, else the learned one (None before
         any 429: nothing to wait for)."""
         if self.limit is not None:
-            return self.limit.spacing * self.slowdown
+            # A little under the limit: sends leave workers with a jitter, and a fixed window
+            # that catches one send early counts one too many.
+            return self.limit.spacing * _MARGIN * self.slowdown
         learned = self._learned_spacing()
         return learned * self.slowdown if learned is not None else None
 

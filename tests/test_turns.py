@@ -47,7 +47,7 @@ async def _gather_turns(
 
 
 async def test_turns_come_in_order_and_spaced_by_the_limit() -> None:
-    turns = Turns(RateLimit(5, 1.0))  # one every 0.2 s
+    turns = Turns(RateLimit(5, 1.0))  # one every 0.2 s (and 5 % more)
     now = time.time()
     tickets = [(f"t{i}", now + i * 0.001) for i in (3, 0, 4, 1, 2)]  # asked in another order
     granted = await _gather_turns(turns, tickets)
@@ -55,7 +55,7 @@ async def test_turns_come_in_order_and_spaced_by_the_limit() -> None:
     assert order == ["t0", "t1", "t2", "t3", "t4"]  # first come, first served
     times = sorted(granted.values())
     assert all(b - a >= 0.2 - 0.01 for a, b in itertools.pairwise(times))
-    assert times[0] - now < 0.2  # the first goes at once
+    assert times[0] - now < 0.2 + 0.1  # a new queue's first turn waits one spacing at most
 
 
 async def test_no_turn_before_the_moment_a_429_named() -> None:

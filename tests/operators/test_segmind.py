@@ -768,7 +768,7 @@ def test_a_triggerer_restart_during_a_batch_pays_once_per_image(
         tasks[index] = (op, context, info.value)
     written: dict[int, list[str]] = {}
 
-    async def triggerer(seconds: float | None) -> None:
+    async def triggerer(until: Any) -> None:
         """Run every pending trigger, as a triggerer does; the worker's steps run in threads."""
 
         async def one(index: int) -> None:
@@ -787,14 +787,17 @@ def test_a_triggerer_restart_during_a_batch_pays_once_per_image(
                     tasks[index] = (op, context, again)
 
         runs = asyncio.gather(*(one(i) for i in list(tasks)))
-        if seconds is None:
+        if until is None:
             await runs
             return
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(runs, timeout=seconds)
+        while not until() and not runs.done():  # then the triggerer dies: every trigger cancelled
+            await asyncio.sleep(0.05)
+        runs.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await runs
 
-    asyncio.run(triggerer(2.5))  # the first turns are taken, some requests are being polled
-    assert 0 < len(server.find(method="POST")) < 6
+    asyncio.run(triggerer(lambda: len(server.find(method="POST")) >= 2))  # some turns taken, some polled
+    assert 2 <= len(server.find(method="POST")) < 6
     for index, (op, context, deferred) in list(tasks.items()):  # a new triggerer: from kwargs only
         classpath, kwargs = deferred.trigger.serialize()
         module, _, name = classpath.rpartition(".")
@@ -806,8 +809,11 @@ def test_a_triggerer_restart_during_a_batch_pays_once_per_image(
         )
     asyncio.run(triggerer(None))
     assert sorted(written) == list(range(6))
-    posts = server.find(method="POST")
-    assert [r.status for r in posts] == [200] * 6  # one paid POST per image, none rejected
+    statuses = [r.status for r in server.find(method="POST")]
+    assert statuses.count(200) == 6  # one paid POST per image
+    # A request whose polling ended just before the restart is not reported to the new queue:
+    # at most one turn may then meet a 429, which is not paid, and is queued again.
+    assert statuses.count(429) <= 1
 
 
 class _FlakyStore(FakeTaskStateStore):
