@@ -100,3 +100,27 @@ def test_default_output_dir_without_airflow_home_is_under_home_airflow(
     monkeypatch.delenv("AIRFLOW_HOME", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))
     assert default_output_dir("my dag", "run/1") == f"{tmp_path}/airflow/segmind_output/my_dag/run_1"
+
+
+def test_a_scheme_a_provider_registers_keeps_the_provider_filesystem(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """fsspec's own filesystem is attached only for schemes no provider serves: an ``s3://`` path
+    must keep the Amazon provider's filesystem (and its ``aws_default`` credentials). Here a stand-in
+    provider serves ``memory://``."""
+    from airflow.sdk.io import fs as airflow_fs
+    from airflow.sdk.io import store
+    from fsspec.implementations.memory import MemoryFileSystem
+
+    provider_fs = MemoryFileSystem(skip_instance_cache=True)
+    asked: list[str | None] = []
+
+    def get_fs(conn_id: str | None, storage_options: Any = None) -> MemoryFileSystem:
+        asked.append(conn_id)
+        return provider_fs
+
+    monkeypatch.setitem(airflow_fs._register_filesystems(), "memory", get_fs)
+    monkeypatch.setattr(store, "_STORE_CACHE", {})
+    path = to_storage_path("memory://provider-bucket/images")
+    assert path.fs is provider_fs
+    assert asked == [None]
