@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Mutation testing of the modules where a bug costs money or data (not run in CI: ~1 h on 2 cores).
 #
-#   bash scripts/mutation.sh            # every module below, from scratch
+#   bash scripts/mutation.sh            # every module below, from scratch, then the hand mutants
 #   bash scripts/mutation.sh policy     # one or more modules: policy storage transport trigger resume
 #   bash scripts/mutation.sh --summary  # only print the summary of the last run
+#   bash scripts/mutation.sh --hand     # only the hand mutants (about a minute)
 #
 # mutmut (configured in pyproject.toml, [tool.mutmut]) copies the package into mutants/, changes
 # one thing at a time in a function body, and runs the tests of the fast selection that call that
 # function; a mutant that no test notices "survived". Survivors are listed at the end; look at one
 # with `.venv/bin/mutmut show NAME`. Extra arguments go to `mutmut run` after the module names.
+# mutmut never touches module constants nor deletes a statement: scripts/mutation_constants.py
+# holds hand mutants for those (the result window, the Jinja markers, the POST-safe statuses, the
+# sleep cap at the trigger's deadline); the script fails when one of them survives.
 source "$(dirname "$0")/_env.sh"
 ensure_venv
 ensure_airflow_home tests
@@ -30,6 +34,10 @@ ORDER=(policy storage transport trigger resume)
 
 if [ "${1:-}" = "--summary" ]; then
     exec "$VENV/bin/python" scripts/mutation_summary.py
+fi
+if [ "${1:-}" = "--hand" ]; then
+    echo "==> hand mutants (scripts/mutation_constants.py)"
+    exec "$VENV/bin/python" scripts/mutation_constants.py
 fi
 modules=()
 while [ $# -gt 0 ] && [ -n "${PATTERNS[$1]:-}" ]; do
@@ -59,3 +67,5 @@ if [ $status -ne 0 ]; then
     exit $status
 fi
 "$VENV/bin/python" scripts/mutation_summary.py "${modules[@]}"
+echo "==> hand mutants (scripts/mutation_constants.py)"
+"$VENV/bin/python" scripts/mutation_constants.py
