@@ -217,3 +217,110 @@ def test_each_failed_poll_is_one_request(monkeypatch: pytest.MonkeyPatch) -> Non
     assert event["status"] == "error"
     assert event["message"].startswith("2 polls in a row failed; the last one: HTTP 503")
     assert len(server.requests) == 2
+
+
+def status_script(*answers: httpx.Response, result: httpx.Response | None = None) -> Any:
+    """Status polls answered in order (the last one repeated); the result from ``result``."""
+    queue = list(answers)
+    requests: list[httpx.Request] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        requests.append(request)
+        if not request.url.path.endswith("/status"):
+            return result or httpx.Response(200, json={"status": "COMPLETED", "output": CDN_URL})
+        return queue.pop(0) if len(queue) > 1 else queue[0]
+
+    handler.requests = requests  # type: ignore[attr-defined]
+    return handler
+
+
+def polled(status: str, **fields: Any) -> httpx.Response:
+    return httpx.Response(200, json={"status": status, "request_id": "r1", **fields})
+
+
+def down() -> httpx.Response:
+    return httpx.Response(503, json={"error": "down"})
+
+
+@pytest.fixture
+def recorded_sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The trigger's sleeps, recorded and skipped."""
+    recorded: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def fake_sleep(seconds: float, *args: Any, **kwargs: Any) -> None:
+        recorded.append(seconds)
+        await real_sleep(0)
+
+    monkeypatch.setattr("airflow_provider_segmind.triggers.segmind.asyncio.sleep", fake_sleep)
+    return recorded
+
+
+@pytest.mark.usefixtures("recorded_sleeps")
+def test_a_clean_poll_resets_the_failure_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two failures in a row end the wait; two failures apart do not."""
+    handler = status_script(down(), polled("QUEUED"), down(), polled("PROCESSING"), polled("COMPLETED"))
+    event = run_trigger(scripted_trigger(monkeypatch, handler, poll_interval=1, max_consecutive_errors=2))
+    assert event["status"] == "success", event["message"]
+
+
+@pytest.mark.usefixtures("recorded_sleeps")
+def test_one_allowed_failure_is_a_valid_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    handler = status_script(down())
+    event = run_trigger(scripted_trigger(monkeypatch, handler, poll_interval=1, max_consecutive_errors=1))
+    assert event["status"] == "error"
+    assert event["message"].startswith("1 polls in a row failed; the last one: HTTP 503")
+    assert len(handler.requests) == 1
+
+
+def test_rate_limit_back_off_starts_at_the_poll_interval_and_grows(
+    monkeypatch: pytest.MonkeyPatch, recorded_sleeps: list[float]
+) -> None:
+    """A 429 that names no wait: the first wait is the poll interval, later ones grow."""
+    limited = httpx.Response(429, json={"error": "slow down"})
+    handler = status_script(*[limited] * 7, polled("COMPLETED"))
+    event = run_trigger(scripted_trigger(monkeypatch, handler, poll_interval=1))
+    assert event["status"] == "success"
+    assert len(recorded_sleeps) == 7
+    assert recorded_sleeps[0] == 1.0  # max(poll interval, a first step of at most 1 s)
+    assert recorded_sleeps[1] <= 2.0
+    assert recorded_sleeps[-1] >= 16.0  # 1, 2, 4, 8, 16, 32 s steps, each jittered to half..all
+
+
+@pytest.mark.parametrize(
+    ("answers", "result", "message"),
+    [
+        ([polled("COMPLETED")], httpx.Response(422, json={"status": "FAILED", "error": "NSFW"}), "NSFW"),
+        ([polled("COMPLETED")], httpx.Response(422, json={"status": "FAILED"}), "Segmind reported FAILED."),
+        (
+            [httpx.Response(422, json={"status": "FAILED", "request_id": "r1"})],
+            None,
+            "Segmind reported FAILED.",
+        ),
+    ],
+    ids=["result-failed", "result-failed-no-text", "status-failed-no-text"],
+)
+def test_failed_request_event(
+    monkeypatch: pytest.MonkeyPatch,
+    answers: list[httpx.Response],
+    result: httpx.Response | None,
+    message: str,
+) -> None:
+    event = run_trigger(scripted_trigger(monkeypatch, status_script(*answers, result=result)))
+    assert event == {"status": "failed", "request_id": "r1", "message": message, "output_urls": []}
+
+
+def test_a_429_that_names_no_wait_is_waited_out_in_poll_intervals(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Polling keeps its own pace (the poll interval) on "Retry-After: 0"; it is not slowed to the
+    hook's own one-second back-off, nor sped up into a busy loop."""
+    with hostile_server(answer("429 Too Many Requests", b"{}", **{"Retry-After": "0"})) as server:
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_SEGMIND_DEFAULT",
+            json.dumps({"conn_type": "segmind", "host": server.url, "password": KEY}),
+        )
+        trigger = SegmindRequestTrigger(
+            segmind_conn_id="segmind_default", request_id="r1", deadline=time.time() + 1.5, poll_interval=0.1
+        )
+        event = run_trigger(trigger)
+    assert event["status"] == "timeout"
+    assert 6 <= len(server.requests) <= 16
