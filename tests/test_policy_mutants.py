@@ -197,3 +197,26 @@ def test_sync_retry_loop_does_not_sleep_past_its_deadline(monkeypatch: pytest.Mo
     with pytest.raises(exc.SegmindServerError):
         policy.retrying("GET", deadline=Deadline.after(0.2))(poll)
     assert (len(attempts), slept) == (1, [])
+
+
+# -- the policy's own settings -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("field", ["max_wait", "initial_backoff", "max_backoff"])
+def test_each_negative_setting_is_refused(field: str) -> None:
+    with pytest.raises(ValueError, match="must not be negative"):
+        RetryPolicy(**{field: -1.0})
+
+
+def test_zero_waits_are_valid_settings() -> None:
+    """rate_limit_max_wait=0 (fail on the first 429) builds RetryPolicy(max_wait=0)."""
+    policy = RetryPolicy(max_wait=0, initial_backoff=0, max_backoff=0)
+    assert policy.max_wait == 0
+
+
+def test_named_wait_is_spread_by_up_to_a_tenth() -> None:
+    """Tasks rejected together come back spread over 10% of the named wait, not in one second."""
+    limited = exc.SegmindRateLimitError("429", retry_after=100)
+    waits = [RetryPolicy().wait_for(limited, 1) for _ in range(50)]
+    assert all(100 <= w <= 110 for w in waits)
+    assert max(waits) - min(waits) > 2
