@@ -220,3 +220,24 @@ def test_named_wait_is_spread_by_up_to_a_tenth() -> None:
     waits = [RetryPolicy().wait_for(limited, 1) for _ in range(50)]
     assert all(100 <= w <= 110 for w in waits)
     assert max(waits) - min(waits) > 2
+
+
+def test_rate_limit_back_off_without_a_named_wait_grows(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 429 that names no wait is retried after 1, 2, 4, 8, 16 s (each jittered to half..all),
+    not every second for the whole budget."""
+    slept: list[float] = []
+    monkeypatch.setattr(time, "sleep", slept.append)
+    answers = [exc.SegmindRateLimitError("429", retry_after=None)] * 5
+    tries: list[int] = []
+
+    def submit() -> str:
+        tries.append(1)
+        if answers:
+            raise answers.pop()
+        return "accepted"
+
+    policy = RetryPolicy(max_attempts=2, max_wait=1000, initial_backoff=1.0, max_backoff=30.0)
+    assert policy.retrying("POST")(submit) == "accepted"
+    assert len(tries) == 6  # 429s do not count against max_attempts
+    assert 0.5 <= slept[0] <= 1.0
+    assert 8.0 <= slept[-1] <= 16.0
