@@ -241,3 +241,19 @@ def test_rate_limit_back_off_without_a_named_wait_grows(monkeypatch: pytest.Monk
     assert len(tries) == 6  # 429s do not count against max_attempts
     assert 0.5 <= slept[0] <= 1.0
     assert 8.0 <= slept[-1] <= 16.0
+
+
+async def test_async_retry_loop_does_not_sleep_past_its_deadline() -> None:
+    """The triggerer's side: with 0.2 s left and a 1 s back-off, one try, then the error."""
+    policy = RetryPolicy(max_attempts=2, initial_backoff=1.0, max_backoff=1.0)
+    attempts: list[int] = []
+
+    async def poll() -> None:
+        attempts.append(1)
+        raise error_for_answer(503, method="GET", what="GET /x")
+
+    started = time.monotonic()
+    with pytest.raises(exc.SegmindServerError):
+        await policy.async_retrying("GET", deadline=Deadline.after(0.2))(poll)
+    assert len(attempts) == 1
+    assert time.monotonic() - started < 0.4

@@ -124,3 +124,12 @@ def test_a_scheme_a_provider_registers_keeps_the_provider_filesystem(
     path = to_storage_path("memory://provider-bucket/images")
     assert path.fs is provider_fs
     assert asked == [None]
+    # output_conn_id reaches the provider: images go to that connection's account.
+    assert to_storage_path("memory://provider-bucket/images", conn_id="my_storage").fs is provider_fs
+    assert asked == [None, "my_storage"]
+
+
+def test_safe_names_keep_letters_at_the_ends() -> None:
+    """Only dots and underscores are trimmed: "Xmas" and "mas" must not share a file name."""
+    assert storage.safe_name("Xmas_posterX") == "Xmas_posterX"
+    assert storage.image_file_name("Xmas", None, 0, "png") != storage.image_file_name("mas", None, 0, "png")
