@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from typing import Any
@@ -49,22 +48,6 @@ class Script:
 
 def ok(status: str) -> httpx.Response:
     return httpx.Response(200, json={"status": status, "request_id": "r1"})
-
-
-@pytest.fixture
-def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Record the trigger's sleeps and return at once (real sleeps are asserted to happen)."""
-    recorded: list[float] = []
-    real_sleep = asyncio.sleep
-
-    async def fake_sleep(seconds: float, *args: Any, **kwargs: Any) -> None:
-        recorded.append(seconds)
-        await real_sleep(0)
-
-    monkeypatch.setattr("airflow_provider_segmind.triggers.segmind.asyncio.sleep", fake_sleep)
-    # These tests assert the sleeps between polls; the first poll's random spread has its own.
-    monkeypatch.setattr(SegmindRequestTrigger, "first_poll_spread", 0.0)
-    return recorded
 
 
 def make_trigger(script: Script, monkeypatch: pytest.MonkeyPatch, **kwargs: Any) -> SegmindRequestTrigger:

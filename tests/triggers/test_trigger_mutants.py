@@ -242,23 +242,7 @@ def down() -> httpx.Response:
     return httpx.Response(503, json={"error": "down"})
 
 
-@pytest.fixture
-def recorded_sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """The trigger's sleeps, recorded and skipped."""
-    recorded: list[float] = []
-    real_sleep = asyncio.sleep
-
-    async def fake_sleep(seconds: float, *args: Any, **kwargs: Any) -> None:
-        recorded.append(seconds)
-        await real_sleep(0)
-
-    monkeypatch.setattr("airflow_provider_segmind.triggers.segmind.asyncio.sleep", fake_sleep)
-    # The sleeps between polls; the first poll's random spread is tested on its own.
-    monkeypatch.setattr(SegmindRequestTrigger, "first_poll_spread", 0.0)
-    return recorded
-
-
-@pytest.mark.usefixtures("recorded_sleeps")
+@pytest.mark.usefixtures("sleeps")
 def test_a_clean_poll_resets_the_failure_count(monkeypatch: pytest.MonkeyPatch) -> None:
     """Two failures in a row end the wait; two failures apart do not."""
     handler = status_script(down(), polled("QUEUED"), down(), polled("PROCESSING"), polled("COMPLETED"))
@@ -266,7 +250,7 @@ def test_a_clean_poll_resets_the_failure_count(monkeypatch: pytest.MonkeyPatch) 
     assert event["status"] == "success", event["message"]
 
 
-@pytest.mark.usefixtures("recorded_sleeps")
+@pytest.mark.usefixtures("sleeps")
 def test_one_allowed_failure_is_a_valid_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     handler = status_script(down())
     event = run_trigger(scripted_trigger(monkeypatch, handler, poll_interval=1, max_consecutive_errors=1))
@@ -276,17 +260,17 @@ def test_one_allowed_failure_is_a_valid_setting(monkeypatch: pytest.MonkeyPatch)
 
 
 def test_rate_limit_back_off_starts_at_the_poll_interval_and_grows(
-    monkeypatch: pytest.MonkeyPatch, recorded_sleeps: list[float]
+    monkeypatch: pytest.MonkeyPatch, sleeps: list[float]
 ) -> None:
     """A 429 that names no wait: the first wait is the poll interval, later ones grow."""
     limited = httpx.Response(429, json={"error": "slow down"})
     handler = status_script(*[limited] * 7, polled("COMPLETED"))
     event = run_trigger(scripted_trigger(monkeypatch, handler, poll_interval=1))
     assert event["status"] == "success"
-    assert len(recorded_sleeps) == 7
-    assert recorded_sleeps[0] == 1.0  # max(poll interval, a first step of at most 1 s)
-    assert recorded_sleeps[1] <= 2.0
-    assert recorded_sleeps[-1] >= 16.0  # 1, 2, 4, 8, 16, 32 s steps, each jittered to half..all
+    assert len(sleeps) == 7
+    assert sleeps[0] == 1.0  # max(poll interval, a first step of at most 1 s)
+    assert sleeps[1] <= 2.0
+    assert sleeps[-1] >= 16.0  # 1, 2, 4, 8, 16, 32 s steps, each jittered to half..all
 
 
 @pytest.mark.parametrize(
