@@ -24,8 +24,6 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from airflow_provider_segmind.connection import API_KEY_HEADER, origin_of
 
 if TYPE_CHECKING:
-    from types import TracebackType
-
     from airflow_provider_segmind.deadline import Deadline
 
 _local = threading.local()
@@ -34,7 +32,7 @@ _local = threading.local()
 class DeadlineScope:
     """Shut down the sockets of the requests made inside it once ``deadline`` passes.
 
-    Used as a context manager around sending a request and reading its whole body. ``expired``
+    Started before a request is sent and stopped once its whole body is read. ``expired``
     tells the caller that a failure it sees was the deadline, not the server.
     """
 
@@ -65,17 +63,6 @@ class DeadlineScope:
             _local.scope = self._outer
         with self._lock:
             self._connections.clear()
-
-    def __enter__(self) -> DeadlineScope:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def track(self, connection: Any) -> None:
         with self._lock:

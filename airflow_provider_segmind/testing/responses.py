@@ -222,26 +222,34 @@ async def submit_v2(call: Call) -> Answer:
     return json_answer(200, payload, {"X-remaining-credits": format_credits(remaining)})
 
 
-async def v2_status(call: Call) -> Answer:
-    """``GET /v2/requests/<id>/status``: QUEUED, PROCESSING, COMPLETED, or FAILED as a 422."""
+def _v2_job(call: Call) -> tuple[Job, str] | Answer:
+    """The queued job a status or result poll names, with its state; or the 404 / FAILED answer
+    both polls give."""
     job = call.backend.find_job(call.route.request_id, api="v2")
     if job is None:
         return error_answer(404, "Request not found")
     state = call.backend.job_state(job)
     if state == FAILED:
         return _failed(job)
+    return job, state
+
+
+async def v2_status(call: Call) -> Answer:
+    """``GET /v2/requests/<id>/status``: QUEUED, PROCESSING, COMPLETED, or FAILED as a 422."""
+    found = _v2_job(call)
+    if isinstance(found, Answer):
+        return found
+    job, state = found
     metrics = job.metrics() if state == COMPLETED else {}
     return json_answer(200, {"status": state, "request_id": job.request_id, "metrics": metrics})
 
 
 async def v2_result(call: Call) -> Answer:
     """``GET /v2/requests/<id>`` (or ``/v1/requests/<id>``): the output URLs once COMPLETED."""
-    job = call.backend.find_job(call.route.request_id, api="v2")
-    if job is None:
-        return error_answer(404, "Request not found")
-    state = call.backend.job_state(job)
-    if state == FAILED:
-        return _failed(job)
+    found = _v2_job(call)
+    if isinstance(found, Answer):
+        return found
+    job, state = found
     if state != COMPLETED:
         return json_answer(200, {"status": state, "request_id": job.request_id})
     urls = _output_urls(job, call.addresses)
