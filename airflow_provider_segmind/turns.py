@@ -3,21 +3,31 @@
 Workers share nothing, and pools cap how many tasks run, not how many requests a minute they
 send. The triggerer is the one process every deferred task of a deployment passes through, so
 the turns are handed out there: a task that must wait for the rate limit defers to a
-``SegmindTurnTrigger``, which queues here; the queue hands out one turn at a time, in the order
-the tasks first asked (a task sent back by a 429 keeps its place), spaced so that no more than
-the limit is sent per window, and never before the moment a 429 named. The task then sends its
-POST from a worker. Nothing here sends anything: a turn is only permission.
+``SegmindTurnTrigger``, which queues here; the queue hands out turns in the order the tasks
+first asked (a task sent back by a 429 keeps its place), never before the moment a 429 named,
+and never more than the limit within one window. The task then sends its POST from a worker.
+Nothing here sends anything: a turn is only permission.
+
+The window is counted on sends, not on turns. A turn is "pending" until the polling trigger of
+its request reports when the POST was really sent (a worker takes a few seconds to start); it
+holds its place in the window until then. A window's places free ``seconds`` (and a 5 % margin)
+after each send, so a send can never land inside the window of the ``requests``-th send before
+it, whatever the workers' start-up jitter: the limit holds for fixed windows (Segmind's reset
+moment), sliding windows and token buckets alike. Turns within a window are spread a little
+(a quarter of ``seconds / requests`` apart) so that a window that reopens does not start all its
+workers in the same instant.
 
 The limit is the connection's ``rate_limit`` when set. Otherwise it is learned: tasks send at
 once, and when Segmind answers 429, the sends that got through before it (which the polling
 triggers report here) give the window and the limit; a task rejected again after its turn
-slows the queue down further.
+makes the queue's windows longer.
 
 State lives in memory, per event loop and connection. A restarted triggerer re-creates its
 triggers from their kwargs: waiting tasks queue again with their original place, and polling
 triggers report when their requests were sent, so the first turns after a restart respect
-what was already sent. Several triggerers each keep their own queue; together they may send
-more than the limit, and the 429s that follow are handled like any other.
+what was already sent (a new queue waits a moment for those reports). Several triggerers each
+keep their own queue; together they may send more than the limit, and the 429s that follow are
+handled like any other.
 """
 
 from __future__ import annotations
@@ -37,14 +47,21 @@ if TYPE_CHECKING:
 #: Sends remembered for learning a limit, and how far back.
 _HISTORY = 1000
 _HISTORY_SECONDS = 600.0
-#: How much a queue slows down when a task is rejected again after its turn.
+#: How much longer a queue's window gets when a task is rejected again after its turn.
 _SLOWDOWN = 1.5
-#: Turns under a set limit are this much further apart than the limit allows.
+#: A window's places free this much later than the limit says: a send leaves the worker a
+#: moment after it is recorded, and a fixed window that catches one send early counts one too many.
 _MARGIN = 1.05
+#: Turns within a window are at least this fraction of ``seconds / requests`` apart.
+_SPREAD = 0.25
 #: How long a new queue with a set limit waits before its first turn, at most.
 _STARTUP_GRACE = 2.0
 #: The window assumed when a 429 comes before any send was seen.
 _DEFAULT_WINDOW = 60.0
+#: A turn whose send is never reported (its task died, or Segmind rejected it) holds its place
+#: this many windows, at least ``_PENDING_MIN`` seconds.
+_PENDING_WINDOWS = 2.0
+_PENDING_MIN = 30.0
 
 
 @dataclass(order=True)
@@ -52,6 +69,18 @@ class _Waiter:
     enqueued_at: float
     ticket: str
     granted: asyncio.Future[float] = field(compare=False)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The limit in force: at most ``requests`` sends within any ``seconds``."""
+
+    requests: int
+    seconds: float
+
+    @property
+    def spacing(self) -> float:
+        return self.seconds / self.requests
 
 
 class Turns:
@@ -62,43 +91,55 @@ class Turns:
 
     def __init__(self, limit: RateLimit | None) -> None:
         self.limit = limit
-        #: How much slower than the learned pace turns go, after rejections that followed a turn.
+        #: How much longer than the limit's the windows are, after rejections that followed a turn.
         self.slowdown = 1.0
         self.blocked_until = 0.0
-        self.next_at = 0.0
         self.granted = 0
+        self.last_grant = 0.0
+        #: Reported sends (Unix seconds), in the order reported.
         self._sends: deque[float] = deque(maxlen=_HISTORY)
+        #: Turns given whose send is not reported yet: ticket -> when the turn was given.
+        self._pending: dict[str, float] = {}
         #: The window Segmind named last: (moment of the 429, moment it reopens).
         self._window: tuple[float, float] | None = None
         self._waiters: list[_Waiter] = []
         self._changed = asyncio.Event()
         self._granter: asyncio.Task[None] | None = None
+        self._not_before = 0.0
         if limit is not None:
             # A new queue (a fresh or a restarted triggerer) waits a moment before its first turn,
             # so polling triggers re-created beside it can report the sends of the current window.
-            self.next_at = time.time() + min(limit.spacing, _STARTUP_GRACE)
+            self._not_before = time.time() + min(limit.spacing, _STARTUP_GRACE)
 
     # -- what the triggers report ----------------------------------------------------------
 
-    def note_sent(self, at: float) -> None:
+    def note_sent(self, at: float, ticket: str | None = None) -> None:
         """A request of this connection was accepted at ``at`` (reported by its polling trigger).
 
-        Before this queue has handed out a turn (a fresh triggerer, or one just restarted), a
-        send it did not see still counts: the first turn waits a spacing after it.
+        :param ticket: the turn it was sent on, if it had one: that turn is no longer pending.
         """
+        if ticket is not None:
+            self._pending.pop(ticket, None)
         self._sends.append(at)
-        spacing = self.spacing
-        if self.granted == 0 and spacing is not None:
-            self.next_at = max(self.next_at, at + spacing)
         self._changed.set()
 
-    def note_rejected(self, reset_at: float | None, *, rejections: int, now: float | None = None) -> None:
+    def note_rejected(
+        self,
+        reset_at: float | None,
+        *,
+        rejections: int,
+        ticket: str | None = None,
+        now: float | None = None,
+    ) -> None:
         """A task got a 429 whose window reopens at ``reset_at`` (None: Segmind did not say).
 
         :param rejections: how many 429s that task has had; more than one means it was
             rejected after a turn, so the turns come too fast.
+        :param ticket: the task; a turn it was given is no longer pending (its send was refused).
         """
         now = time.time() if now is None else now
+        if ticket is not None:
+            self._pending.pop(ticket, None)
         if reset_at is not None and reset_at > self.blocked_until:
             self.blocked_until = reset_at
             self._window = (now, reset_at)
@@ -108,23 +149,33 @@ class Turns:
             self.slowdown *= _SLOWDOWN
         self._changed.set()
 
+    # -- the limit in force ----------------------------------------------------------------
+
+    @property
+    def budget(self) -> Budget | None:
+        """The configured limit, else the learned one (None before any 429: no need to wait),
+        with the margin and any slowdown applied to its window."""
+        if self.limit is not None:
+            base = Budget(self.limit.requests, self.limit.seconds)
+        else:
+            learned = self._learned()
+            if learned is None:
+                return None
+            base = learned
+        return Budget(base.requests, base.seconds * _MARGIN * self.slowdown)
+
     @property
     def spacing(self) -> float | None:
-        """Seconds between two turns: the configured limit's, else the learned one (None before
-        any 429: nothing to wait for)."""
-        if self.limit is not None:
-            # A little under the limit: sends leave workers with a jitter, and a fixed window
-            # that catches one send early counts one too many.
-            return self.limit.spacing * _MARGIN * self.slowdown
-        learned = self._learned_spacing()
-        return learned * self.slowdown if learned is not None else None
+        """The average seconds between two sends under the budget (None: no limit known)."""
+        budget = self.budget
+        return budget.spacing if budget is not None else None
 
-    def _learned_spacing(self) -> float | None:
-        """The window over the sends that got through in it, from the last 429's window.
+    def _learned(self) -> Budget | None:
+        """The sends that got through in the window of the last 429, over that window.
 
-        The sends are those reported since the window before it closed; the window runs from
-        the first of them to the moment Segmind named. Before any send is reported (their
-        polling triggers may start after the 429 did), one turn per remaining window.
+        The sends are those reported within ``_HISTORY_SECONDS`` before the 429; the window runs
+        from the first of them to the moment Segmind named. Before any send is reported (their
+        polling triggers may start after the 429 did), one send per remaining window.
         """
         if self._window is None:
             return None
@@ -132,8 +183,30 @@ class Turns:
         since = max(rejected_at - _HISTORY_SECONDS, 0.0)
         sent = [t for t in self._sends if since <= t <= rejected_at]
         if not sent:
-            return max(reopens - rejected_at, 1.0)
-        return max(reopens - min(sent), 1.0) / len(sent)
+            return Budget(1, max(reopens - rejected_at, 1.0))
+        return Budget(len(sent), max(reopens - min(sent), 1.0))
+
+    def next_turn_at(self, now: float) -> float:
+        """The earliest moment the next turn may be given, as far as is known now."""
+        at = max(self.blocked_until, self._not_before)
+        budget = self.budget
+        if budget is None:
+            return at
+        at = max(at, self.last_grant + _SPREAD * budget.spacing)
+        hold = max(_PENDING_WINDOWS * budget.seconds, _PENDING_MIN)
+        for ticket, granted_at in list(self._pending.items()):
+            if granted_at + hold <= now:
+                del self._pending[ticket]  # never sent, or sent where we cannot see it
+        # Each place in the window is taken until ``seconds`` after its send; a pending turn's
+        # send is not known yet, so its place is taken until it is reported (or given up).
+        frees_at = sorted(
+            [s + budget.seconds for s in self._sends if s + budget.seconds > now]
+            + [granted_at + hold for granted_at in self._pending.values()]
+        )
+        excess = len(frees_at) - budget.requests
+        if excess >= 0:
+            at = max(at, frees_at[excess])
+        return at
 
     # -- waiting for a turn ----------------------------------------------------------------
 
@@ -158,7 +231,7 @@ class Turns:
         """Hand out turns, one at a time, while anyone waits."""
         while self._waiters:
             now = time.time()
-            at = max(self.next_at, self.blocked_until)
+            at = self.next_turn_at(now)
             if now < at:
                 self._changed.clear()
                 with contextlib.suppress(asyncio.TimeoutError):
@@ -169,12 +242,18 @@ class Turns:
                 continue
             waiter.granted.set_result(now)
             self.granted += 1
-            spacing = self.spacing
-            self.next_at = now + spacing if spacing is not None else now
+            self.last_grant = now
+            if self.budget is not None:
+                self._pending[waiter.ticket] = now
 
     @property
     def waiting(self) -> int:
         return sum(1 for w in self._waiters if not w.granted.done())
+
+    @property
+    def pending(self) -> int:
+        """Turns given whose send is not reported yet."""
+        return len(self._pending)
 
 
 _queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Turns]] = weakref.WeakKeyDictionary()

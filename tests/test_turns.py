@@ -10,7 +10,7 @@ import pytest
 
 from airflow_provider_segmind.connection import RateLimit, parse_rate_limit
 from airflow_provider_segmind.exceptions import SegmindConfigurationError
-from airflow_provider_segmind.turns import Turns, turns_for
+from airflow_provider_segmind.turns import Budget, Turns, turns_for
 
 
 @pytest.mark.parametrize(
@@ -38,24 +38,73 @@ def test_no_rate_limit_means_learn(text: object) -> None:
 
 
 async def _gather_turns(
-    turns: Turns, tickets: list[tuple[str, float]], deadline: float = 30
+    turns: Turns,
+    tickets: list[tuple[str, float]],
+    deadline: float = 30,
+    send_after: float | None = 0.05,
 ) -> dict[str, float]:
+    """Every ticket waits for its turn; a granted one "sends" ``send_after`` seconds later and
+    its polling trigger reports the send (None: nobody reports)."""
+
     async def one(ticket: str, enqueued_at: float) -> tuple[str, float | None]:
-        return ticket, await turns.wait_turn(ticket, enqueued_at, time.time() + deadline)
+        granted = await turns.wait_turn(ticket, enqueued_at, time.time() + deadline)
+        if granted is not None and send_after is not None:
+            await asyncio.sleep(send_after)
+            turns.note_sent(time.time(), ticket)
+        return ticket, granted
 
     return {t: at for t, at in await asyncio.gather(*(one(t, e) for t, e in tickets)) if at is not None}
 
 
-async def test_turns_come_in_order_and_spaced_by_the_limit() -> None:
-    turns = Turns(RateLimit(5, 1.0))  # one every 0.2 s (and 5 % more)
+async def test_turns_come_in_order_and_keep_to_the_limit_in_every_window() -> None:
+    turns = Turns(RateLimit(2, 0.5))
     now = time.time()
-    tickets = [(f"t{i}", now + i * 0.001) for i in (3, 0, 4, 1, 2)]  # asked in another order
+    tickets = [(f"t{i}", now + i * 0.001) for i in (3, 0, 5, 4, 1, 2)]  # asked in another order
     granted = await _gather_turns(turns, tickets)
     order = sorted(granted, key=granted.__getitem__)
-    assert order == ["t0", "t1", "t2", "t3", "t4"]  # first come, first served
+    assert order == ["t0", "t1", "t2", "t3", "t4", "t5"]  # first come, first served
     times = sorted(granted.values())
-    assert all(b - a >= 0.2 - 0.01 for a, b in itertools.pairwise(times))
-    assert times[0] - now < 0.2 + 0.1  # a new queue's first turn waits one spacing at most
+    # No window of 0.5 s holds three turns; each turn also waits for the send of the one two
+    # before it, so the third comes at least a window after the first one's send.
+    assert all(times[i + 2] - times[i] >= 0.5 + 0.05 for i in range(len(times) - 2))
+    # Turns within a window are spread, a quarter of 0.5 / 2 s apart at least.
+    assert all(b - a >= 0.0625 - 0.005 for a, b in itertools.pairwise(times))
+    # The limit is used, not halved: two turns in the first window (after a new queue's grace).
+    assert times[1] - now < 0.25 + 0.25
+    assert turns.pending == 0
+
+
+async def test_a_turn_holds_its_place_until_its_send_is_reported() -> None:
+    """A worker takes seconds to start: the window counts from the send, not from the turn."""
+    turns = Turns(RateLimit(1, 0.3))
+    first = await _gather_turns(turns, [("a", time.time())], send_after=None)
+    assert turns.pending == 1
+    waiting = asyncio.ensure_future(turns.wait_turn("b", time.time(), time.time() + 30))
+    await asyncio.sleep(0.8)  # far past a window after the turn: still no turn for b
+    assert not waiting.done()
+    sent = time.time()
+    turns.note_sent(sent, "a")
+    granted = await waiting
+    assert granted is not None and granted >= sent + 0.3
+    assert granted - first["a"] >= 0.8
+
+
+async def test_a_turn_never_reported_frees_its_place_in_the_end(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its task died before sending, or sent through another triggerer: the queue goes on."""
+    import airflow_provider_segmind.turns as turns_module
+
+    monkeypatch.setattr(turns_module, "_PENDING_MIN", 0.5)
+    turns = Turns(RateLimit(1, 0.1))
+    granted = await _gather_turns(turns, [("a", time.time()), ("b", time.time() + 0.001)], send_after=None)
+    assert granted["b"] - granted["a"] >= 0.5 - 0.01
+
+
+async def test_a_rejected_turn_frees_its_place() -> None:
+    turns = Turns(RateLimit(1, 0.2))
+    await _gather_turns(turns, [("a", time.time())], send_after=None)
+    assert turns.pending == 1
+    turns.note_rejected(None, rejections=2, ticket="a")  # a 429 after its turn
+    assert turns.pending == 0
 
 
 async def test_no_turn_before_the_moment_a_429_named() -> None:
@@ -81,11 +130,11 @@ async def test_the_limit_is_learned_from_what_got_through_before_the_429() -> No
     for i in range(5):
         turns.note_sent(now - 1.5 + i * 0.01)  # the window opened 1.5 s ago
     turns.note_rejected(now + 1.5, rejections=1, now=now)
-    assert turns.spacing == pytest.approx(3.0 / 5, rel=0.05)  # a 3 s window, 5 sends
-    granted = await _gather_turns(turns, [(f"t{i}", now + i) for i in range(3)])
+    assert turns.budget == Budget(5, pytest.approx(3.0 * 1.05))  # a 3 s window, 5 sends
+    granted = await _gather_turns(turns, [(f"t{i}", now + i) for i in range(6)])
     times = sorted(granted.values())
     assert times[0] >= now + 1.5
-    assert all(b - a >= 0.6 * 0.95 for a, b in itertools.pairwise(times))
+    assert times[5] - times[0] >= 3.0  # the sixth waits for the first's place to free
 
 
 async def test_sends_reported_after_the_429_still_teach_the_limit() -> None:
@@ -93,10 +142,10 @@ async def test_sends_reported_after_the_429_still_teach_the_limit() -> None:
     turns = Turns(None)
     now = time.time()
     turns.note_rejected(now + 10, rejections=1, now=now)
-    assert turns.spacing == pytest.approx(10)  # nothing seen yet: one turn per remaining window
+    assert turns.budget == Budget(1, pytest.approx(10 * 1.05))  # nothing seen: one per remaining window
     for i in range(5):
         turns.note_sent(now - 5 + i * 0.01)
-    assert turns.spacing == pytest.approx(15 / 5, rel=0.01)
+    assert turns.budget == Budget(5, pytest.approx(15 * 1.05))
 
 
 async def test_a_rejection_after_a_turn_slows_the_queue_down() -> None:
@@ -111,13 +160,14 @@ async def test_a_rejection_after_a_turn_slows_the_queue_down() -> None:
         assert turns.spacing is not None and turns.spacing > before
 
 
-async def test_a_restarted_triggerer_waits_after_sends_it_did_not_see() -> None:
-    """Polling triggers re-created after a restart report their sends; the first turn waits."""
-    turns = Turns(RateLimit(2, 2.0))  # one a second
+async def test_a_restarted_triggerer_counts_sends_it_did_not_see() -> None:
+    """Polling triggers re-created after a restart report their sends; the window holds them."""
+    turns = Turns(RateLimit(2, 1.0))
     sent = time.time()
     turns.note_sent(sent)
+    turns.note_sent(sent)
     granted = await _gather_turns(turns, [("a", sent)])
-    assert granted["a"] >= sent + 1.0 - 0.01
+    assert granted["a"] >= sent + 1.0
 
 
 async def test_waiting_ends_at_the_deadline() -> None:

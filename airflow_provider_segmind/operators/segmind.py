@@ -14,7 +14,7 @@ import json
 import time
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
-from functools import cached_property, partial
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseOperator, conf
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
     from airflow_provider_segmind.hooks.segmind import SegmindHook
     from airflow_provider_segmind.models.answers import V2SubmitResponse
+    from airflow_provider_segmind.outputs import ImageTargets
     from airflow_provider_segmind.responses import DownloadedImage
 
 DEFAULT_MODEL = "gpt-image-1.5"
@@ -50,6 +51,9 @@ METADATA_XCOM_KEY = "segmind_metadata"
 REQUEST_RECORD_KEY = "segmind_request"
 #: Segmind keeps a queued request's result for one hour; resume only well inside that.
 RESULT_WINDOW = timedelta(minutes=55)
+#: Beyond this size (a very long prompt), the request's metadata is not put in the polling
+#: trigger's kwargs, and a worker stores the images instead of the triggerer.
+MAX_FINISH_KWARGS_BYTES = 16_384
 _TEMPLATE_MARKERS = ("{{", "{%", "{#")
 
 
@@ -93,7 +97,13 @@ class SegmindGenerateImageOperator(BaseOperator):
         keeps a result for one hour). Rate-limit waits before a generation is accepted are
         bounded by ``rate_limit_max_wait`` instead.
     :param rate_limit_max_wait: seconds in all that the task may wait out HTTP 429 answers before
-        it fails, in the worker (``deferrable=False``) or on a timer (``deferrable=True``).
+        it fails, in the worker (``deferrable=False``) or in the triggerer's turn queue
+        (``deferrable=True``).
+    :param end_from_trigger: with ``deferrable=True``, the triggerer stores the images and ends the
+        task itself (XComs included), so a worker runs only to send the request. Default True. A
+        task with ``outlets`` always ends in a worker, where Airflow records asset events; set
+        False to end in a worker anyway (e.g. for listeners that run there). If the triggerer
+        cannot store the images, the task resumes in a worker, which does.
     """
 
     template_fields: Sequence[str] = ("prompt", "model", "parameters", "output_dir", "segmind_conn_id")
@@ -115,6 +125,7 @@ class SegmindGenerateImageOperator(BaseOperator):
         poll_interval: float = 5.0,
         timeout: float = 900.0,
         rate_limit_max_wait: float = 600.0,
+        end_from_trigger: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -128,6 +139,7 @@ class SegmindGenerateImageOperator(BaseOperator):
         self.poll_interval = poll_interval
         self.timeout = timeout
         self.rate_limit_max_wait = rate_limit_max_wait
+        self.end_from_trigger = end_from_trigger
         self._check_numbers()
         self._validate_literals()
 
@@ -207,8 +219,10 @@ class SegmindGenerateImageOperator(BaseOperator):
 
         written: list[tuple[str, DownloadedImage]] = []
 
+        targets = self._image_targets(context, body)
+
         def store(index: int, extension: str, fill: Callable[[BinaryIO], DownloadedImage]) -> DownloadedImage:
-            target = self._target(context, index, extension)
+            target = targets.path(index, extension)
             image = write_atomically(target, fill)
             written.append((uri_of(target), image))
             return image
@@ -251,8 +265,10 @@ class SegmindGenerateImageOperator(BaseOperator):
         """
         started = time.time()
         resumed = self._resumable_request(context, body)
+        finish = self._finish_in_trigger(context, body)
         if resumed is not None:
             handle, status = resumed
+            sent_at = None  # sent by an earlier try: already counted in its window
             if status == "COMPLETED":  # done while nobody watched: no deferral needed
                 return self._complete_resumed(context, handle, started)
         else:
@@ -263,7 +279,10 @@ class SegmindGenerateImageOperator(BaseOperator):
                 handle = submit_hook.submit(self.model, body)
             except SegmindRateLimitError as err:
                 return self._defer_for_turn(context, queue, rejected_by=err)
-            self._save_request(context, handle, body)
+            # Taken after the answer, so it is never before Segmind counted the request: the turn
+            # queue frees this send's place in the window from here.
+            sent_at = time.time()
+            self._save_request(context, handle, body, ends_in_trigger=finish is not None)
         from airflow_provider_segmind.triggers.segmind import SegmindRequestTrigger
 
         self.defer(
@@ -274,12 +293,35 @@ class SegmindGenerateImageOperator(BaseOperator):
                 response_url=handle.response_url,
                 poll_interval=self.poll_interval,
                 deadline=started + self.timeout,
-                submitted_at=started,
+                submitted_at=sent_at,
+                ticket=self._ticket(context) if turn_taken else None,
+                finish=finish,
             ),
             method_name="execute_complete",
             kwargs={"submitted_at": started},
         )
         return None  # pragma: no cover - defer() raises
+
+    def _finish_in_trigger(self, context: Context, body: dict[str, Any]) -> dict[str, Any] | None:
+        """What the polling trigger needs to store the images and end the task, or None when a
+        worker must: ``end_from_trigger=False``, outlets (asset events are recorded by a worker),
+        an ``output_dir`` given as an ObjectStoragePath (its options do not fit in kwargs), or
+        metadata too big for a trigger's kwargs."""
+        if not self.end_from_trigger or self.outlets:
+            return None
+        if self.output_dir is not None and not isinstance(self.output_dir, str):
+            return None
+        finish = {
+            "targets": self._image_targets(context, body).to_kwargs(),
+            "model": self.model,
+            "body": body,
+        }
+        if len(json.dumps(finish, default=str)) > MAX_FINISH_KWARGS_BYTES:
+            self.log.info(
+                "The request's metadata is too big for the trigger; a worker will store the images."
+            )
+            return None
+        return finish
 
     def _complete_resumed(self, context: Context, handle: V2SubmitResponse, started: float) -> list[str]:
         result = self.hook.get_result(handle)
@@ -293,6 +335,11 @@ class SegmindGenerateImageOperator(BaseOperator):
             "output_urls": result.output_urls,
         }
         return self.execute_complete(context, event=event, submitted_at=started)
+
+    def _ticket(self, context: Context) -> str:
+        """Who waits in the turn queue: one task instance of one run."""
+        map_index = getattr(context["ti"], "map_index", -1)
+        return f"{self.dag_id}.{self.task_id}[{map_index}] {context.get('run_id')}"
 
     def _defer_for_turn(
         self, context: Context, queue: dict[str, Any] | None, rejected_by: SegmindRateLimitError | None
@@ -314,8 +361,6 @@ class SegmindGenerateImageOperator(BaseOperator):
         reset_at = (
             now + rejected_by.retry_after if rejected_by and rejected_by.retry_after is not None else None
         )
-        ti = context["ti"]
-        ticket = f"{self.dag_id}.{self.task_id}[{getattr(ti, 'map_index', -1)}] {context.get('run_id')}"
         if rejected_by is not None:
             self.log.info(
                 "Segmind answered 429 (rejection %d of this task); queueing for a turn, holding no "
@@ -328,7 +373,7 @@ class SegmindGenerateImageOperator(BaseOperator):
         self.defer(
             trigger=SegmindTurnTrigger(
                 segmind_conn_id=self.segmind_conn_id,
-                ticket=ticket,
+                ticket=self._ticket(context),
                 enqueued_at=queue["enqueued_at"],
                 deadline=queue["deadline"],
                 reset_at=reset_at,
@@ -369,30 +414,19 @@ class SegmindGenerateImageOperator(BaseOperator):
 
         request_id, output_urls = output_urls_from_event(event, on_timeout=timed_out)
         body = self._request_body()
-        expected = expected_output_format(body)
         from airflow_provider_segmind.deadline import Deadline
-        from airflow_provider_segmind.responses import extension_for
-        from airflow_provider_segmind.storage import uri_of, write_atomically
+        from airflow_provider_segmind.outputs import store_outputs
 
         # The downloads end by the same deadline as the wait: ``timeout`` bounds the whole try.
         started = submitted_at if submitted_at else time.time()
         deadline = Deadline(started + self.timeout, f"timeout={self.timeout:g} s")
-        uris: list[str] = []
-        image_info: list[dict[str, Any]] = []
-        for index, url in enumerate(output_urls):
-            target = self._target(context, index, extension_for(expected, url=url))
-            downloaded = write_atomically(
-                target, partial(self.hook.download, url, expected_format=expected, deadline=deadline)
-            )
-            uris.append(uri_of(target))
-            image_info.append(
-                {"uri": uri_of(target), "format": downloaded.format, "bytes": downloaded.size_bytes}
-            )
+        images = store_outputs(self.hook, self._image_targets(context, body), output_urls, deadline)
+        uris = [image["uri"] for image in images]
         elapsed = time.time() - submitted_at if submitted_at else None
         self._push_metadata(
             context,
             body,
-            images=image_info,
+            images=images,
             request_id=request_id,
             elapsed=elapsed,
             credits=None,
@@ -408,7 +442,8 @@ class SegmindGenerateImageOperator(BaseOperator):
         self, context: Context, body: dict[str, Any]
     ) -> tuple[V2SubmitResponse, str] | None:
         """An earlier try's request for the same body, still in Segmind's result window, and its
-        status."""
+        status; None when there is none to resume, or when an earlier try already stored its
+        images from the triggerer (the task was cleared: a re-run asks for new images)."""
         store = context.get("task_state_store")
         if store is None:
             self.log.warning(
@@ -430,12 +465,36 @@ class SegmindGenerateImageOperator(BaseOperator):
             return None
         if status.status == "FAILED":
             return None
+        if (
+            status.status == "COMPLETED"
+            and record.get("ends_in_trigger")
+            and self._already_stored(context, body, handle)
+        ):
+            self.log.info(
+                "Request %s of an earlier try completed and its images are stored: this is a re-run, "
+                "which asks for (and pays for) new images.",
+                handle.request_id,
+            )
+            return None
         self.log.info(
             "Resuming request %s submitted by an earlier try (%s); not submitting, nor paying, again.",
             handle.request_id,
             status.status,
         )
         return handle, str(status.status)
+
+    def _already_stored(self, context: Context, body: dict[str, Any], handle: V2SubmitResponse) -> bool:
+        """Whether every output of a completed request is already in storage. A triggerer that
+        ended the task could not drop the record (task_state_store is a worker's), so this tells a
+        cleared task from a retried one."""
+        try:
+            urls = self.hook.get_result(handle).output_urls
+            return self._image_targets(context, body).all_exist(urls)
+        except Exception as err:  # unsure: resume, which never pays twice
+            self.log.warning(
+                "Could not check whether request %s is already stored (%s).", handle.request_id, err
+            )
+            return False
 
     def _read_record(self, context: Context, store: Any) -> Any:
         """The earlier try's record, read through the API server, which can fail under load
@@ -462,7 +521,9 @@ class SegmindGenerateImageOperator(BaseOperator):
             "failing this try rather than risk paying twice.",
         ) from failure
 
-    def _save_request(self, context: Context, handle: V2SubmitResponse, body: dict[str, Any]) -> None:
+    def _save_request(
+        self, context: Context, handle: V2SubmitResponse, body: dict[str, Any], *, ends_in_trigger: bool
+    ) -> None:
         store = context.get("task_state_store")
         if store is None:
             return
@@ -473,6 +534,7 @@ class SegmindGenerateImageOperator(BaseOperator):
                     "handle": handle.model_dump(mode="json"),
                     "body_sha256": _fingerprint(self.model, body),
                     "submitted_at": time.time(),
+                    "ends_in_trigger": ends_in_trigger,
                 },
                 retention=timedelta(hours=2),
             )
@@ -500,16 +562,21 @@ class SegmindGenerateImageOperator(BaseOperator):
 
     # -- outputs -------------------------------------------------------------------------------
 
-    def _target(self, context: Context, image_index: int, extension: str) -> ObjectStoragePath:
-        from airflow_provider_segmind.storage import default_output_dir, image_file_name, to_storage_path
+    def _image_targets(self, context: Context, body: dict[str, Any]) -> ImageTargets:
+        """Where this task instance's images go; the same on every try, in a worker or a triggerer."""
+        from airflow_provider_segmind.outputs import ImageTargets
+        from airflow_provider_segmind.storage import default_output_dir
 
-        ti = context["ti"]
         location = self.output_dir
         if location is None or (isinstance(location, str) and not location.strip()):
             location = default_output_dir(self.dag_id, context["run_id"])
-        directory = to_storage_path(location, conn_id=self.output_conn_id)
-        map_index = getattr(ti, "map_index", -1)
-        return directory / image_file_name(self.task_id, map_index, image_index, extension)
+        return ImageTargets(
+            directory=location,
+            conn_id=self.output_conn_id,
+            task_id=self.task_id,
+            map_index=getattr(context["ti"], "map_index", -1),
+            expected_format=expected_output_format(body),
+        )
 
     def _push_metadata(
         self,
@@ -522,19 +589,19 @@ class SegmindGenerateImageOperator(BaseOperator):
         credits: float | None,
         api: str,
     ) -> None:
-        parameters = {k: v for k, v in body.items() if k != "prompt"}
+        from airflow_provider_segmind.outputs import request_metadata
+
         context["ti"].xcom_push(
             key=METADATA_XCOM_KEY,
-            value={
-                "model": self.model,
-                "prompt": body.get("prompt"),
-                "parameters": parameters,
-                "api": api,
-                "request_id": request_id,
-                "elapsed_seconds": round(elapsed, 3) if elapsed is not None else None,
-                "remaining_credits": credits,
-                "images": images,
-            },
+            value=request_metadata(
+                model=self.model,
+                body=body,
+                images=images,
+                request_id=request_id,
+                elapsed=elapsed,
+                credits=credits,
+                api=api,
+            ),
         )
 
 

@@ -11,7 +11,8 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from airflow.triggers.base import BaseTrigger
+    from airflow.providers.common.compat.sdk import BaseOperator, TaskDeferred
+    from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 
 class FakeTaskInstance:
@@ -59,12 +60,47 @@ def task_context(
     return context
 
 
-def run_trigger(trigger: BaseTrigger) -> dict[str, Any]:
-    """Run a trigger as the triggerer would, until its first event; return the event's payload."""
+def trigger_event(trigger: BaseTrigger) -> TriggerEvent:
+    """Run a trigger as the triggerer would, until its first event; return the event."""
 
-    async def first_event() -> dict[str, Any]:
+    async def first_event() -> TriggerEvent:
         async for event in trigger.run():
-            return dict(event.payload)
+            return event
         raise RuntimeError("the trigger ended without an event")
 
     return asyncio.run(first_event())
+
+
+def run_trigger(trigger: BaseTrigger) -> dict[str, Any]:
+    """Run a trigger as the triggerer would, until its first event; return the event's payload.
+
+    An event that ends the task itself (``TaskSuccessEvent``) has no payload for a method; its
+    payload here is ``{"task_instance_state", "xcoms"}``.
+    """
+    from airflow.triggers.base import BaseTaskEndEvent
+
+    event = trigger_event(trigger)
+    if isinstance(event, BaseTaskEndEvent):
+        return {"task_instance_state": str(event.task_instance_state), "xcoms": event.xcoms}
+    return dict(event.payload)
+
+
+def resume(operator: BaseOperator, deferred: TaskDeferred, context: dict[str, Any]) -> Any:
+    """What Airflow does with a deferral: run its trigger, then either end the task as the event
+    says (a ``TaskSuccessEvent`` pushes its XComs; the ``return_value`` one is returned) or call
+    the operator's method with the event, as a worker resuming the task does.
+
+    A ``TaskFailedEvent`` or any other end state raises ``RuntimeError``.
+    """
+    from airflow.triggers.base import BaseTaskEndEvent
+
+    event = trigger_event(deferred.trigger)
+    if isinstance(event, BaseTaskEndEvent):
+        if str(event.task_instance_state) != "success":
+            raise RuntimeError(f"the trigger ended the task {event.task_instance_state}")
+        xcoms = dict(event.xcoms or {})
+        for key, value in xcoms.items():
+            context["ti"].xcom_push(key=key, value=value)
+        return xcoms.get("return_value")
+    method = getattr(operator, deferred.method_name)
+    return method(context, event=event.payload, **(deferred.kwargs or {}))

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
@@ -84,7 +86,13 @@ class SegmindRequestTrigger(BaseTrigger):
     :param max_consecutive_errors: transient failures in a row (5xx, connection, timeout) before it
         gives up; a clean poll resets the count.
     :param submitted_at: when the request was sent (Unix seconds); reported to the connection's
-        turn queue (``turns``), which learns the rate limit from it.
+        turn queue (``turns``), which counts the sends of a window with it.
+    :param ticket: the turn the request was sent on, if it waited for one (``SegmindTurnTrigger``).
+    :param finish: set by the operator's ``end_from_trigger``: ``{"targets": ImageTargets kwargs,
+        "model": slug, "body": request body}``. The trigger then stores the images itself and
+        ends the task with a ``TaskSuccessEvent`` carrying the XComs, so no worker runs again. If
+        storing fails, it yields the ordinary success event instead and the task resumes in a
+        worker, which stores them (and raises the typed error if it fails again).
     """
 
     #: The first poll waits a random part (up to this fraction) of ``poll_interval``.
@@ -101,6 +109,8 @@ class SegmindRequestTrigger(BaseTrigger):
         poll_interval: float = 5.0,
         max_consecutive_errors: int = 10,
         submitted_at: float | None = None,
+        ticket: str | None = None,
+        finish: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         validate_request_id(request_id)
@@ -118,6 +128,8 @@ class SegmindRequestTrigger(BaseTrigger):
         self.deadline = float(deadline)
         self.max_consecutive_errors = max_consecutive_errors
         self.submitted_at = float(submitted_at) if submitted_at is not None else None
+        self.ticket = ticket
+        self.finish = finish
         self.backoff = RetryPolicy(
             max_attempts=1, initial_backoff=min(2.0, self.poll_interval), max_backoff=60.0
         )
@@ -134,6 +146,8 @@ class SegmindRequestTrigger(BaseTrigger):
                 "poll_interval": self.poll_interval,
                 "max_consecutive_errors": self.max_consecutive_errors,
                 "submitted_at": self.submitted_at,
+                "ticket": self.ticket,
+                "finish": self.finish,
             },
         )
 
@@ -158,13 +172,59 @@ class SegmindRequestTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         hook = self._hook()
         if self.submitted_at is not None:
-            await _report_send(hook, self.segmind_conn_id, self.submitted_at)
+            await _report_send(hook, self.segmind_conn_id, self.submitted_at, self.ticket)
         try:
             async for event in self._poll(hook):
+                if self.finish is not None and event.payload.get("status") == EVENT_SUCCESS:
+                    event = await self._store(event, self.finish)
                 yield event
                 return
         finally:
             await hook.aclose()
+
+    async def _store(self, event: TriggerEvent, finish: dict[str, Any]) -> TriggerEvent:
+        """Store the images and end the task here; on any failure, leave both to a worker."""
+        from airflow.triggers.base import TaskSuccessEvent
+
+        urls = list(event.payload["output_urls"])
+        try:
+            images = await asyncio.get_running_loop().run_in_executor(
+                _store_threads(), self._store_blocking, urls, finish
+            )
+        except Exception as err:
+            self.log.warning(
+                "Could not store the images of %s in the triggerer (%s); the task resumes in a worker, "
+                "which stores them.",
+                self.request_id,
+                err,
+            )
+            return event
+        from airflow_provider_segmind.outputs import request_metadata
+
+        uris = [image["uri"] for image in images]
+        metadata = request_metadata(
+            model=finish["model"],
+            body=finish["body"],
+            images=images,
+            request_id=self.request_id,
+            elapsed=time.time() - self.submitted_at if self.submitted_at is not None else None,
+            credits=None,
+            api="v2",
+        )
+        self.log.info("Wrote %d image(s) from request %s: %s", len(uris), self.request_id, ", ".join(uris))
+        return TaskSuccessEvent(xcoms={"return_value": uris, "segmind_metadata": metadata})
+
+    def _store_blocking(self, urls: list[str], finish: dict[str, Any]) -> list[dict[str, Any]]:
+        """The worker's own storing code (sync fsspec), on a thread so the event loop runs on."""
+        from airflow_provider_segmind.hooks.segmind import SegmindHook
+        from airflow_provider_segmind.outputs import ImageTargets, store_outputs
+
+        targets = ImageTargets.from_kwargs(finish["targets"])
+        hook = SegmindHook(self.segmind_conn_id)
+        try:
+            return store_outputs(hook, targets, urls, Deadline(self.deadline, "the trigger's deadline"))
+        finally:
+            hook.close()
 
     async def _poll(self, hook: Any) -> AsyncIterator[TriggerEvent]:
         deadline = Deadline(self.deadline, "the trigger's deadline")
@@ -229,7 +289,20 @@ class SegmindRequestTrigger(BaseTrigger):
             await asyncio.sleep(deadline.clamp(wait))
 
 
-async def _report_send(hook: Any, conn_id: str, submitted_at: float) -> None:
+#: Threads that store images for triggers ending their tasks; fsspec is synchronous. A few are
+#: enough: a batch's downloads come spread over the turns, and waiting ones hold no worker slot.
+_STORE_THREADS = 8
+_store_pool: ThreadPoolExecutor | None = None
+
+
+def _store_threads() -> ThreadPoolExecutor:
+    global _store_pool
+    if _store_pool is None:
+        _store_pool = ThreadPoolExecutor(max_workers=_STORE_THREADS, thread_name_prefix="segmind-store")
+    return _store_pool
+
+
+async def _report_send(hook: Any, conn_id: str, submitted_at: float, ticket: str | None = None) -> None:
     """Tell the connection's turn queue that a request was sent; never fails the poll."""
     from airflow_provider_segmind.exceptions import SegmindConfigurationError
     from airflow_provider_segmind.turns import turns_for
@@ -238,7 +311,7 @@ async def _report_send(hook: Any, conn_id: str, submitted_at: float) -> None:
         settings = await hook.get_settings()
     except SegmindConfigurationError:
         return  # the poll itself reports the broken connection
-    turns_for(conn_id, settings.rate_limit).note_sent(submitted_at)
+    turns_for(conn_id, settings.rate_limit).note_sent(submitted_at, ticket)
 
 
 #: ``SegmindTurnTrigger`` event statuses.
@@ -304,7 +377,7 @@ class SegmindTurnTrigger(BaseTrigger):
         settings = await SegmindAsyncHook(self.segmind_conn_id).get_settings()
         turns = turns_for(self.segmind_conn_id, settings.rate_limit)
         if self.rejections:
-            turns.note_rejected(self.reset_at, rejections=self.rejections)
+            turns.note_rejected(self.reset_at, rejections=self.rejections, ticket=self.ticket)
         granted_at = await turns.wait_turn(self.ticket, self.enqueued_at, self.deadline)
         status = EVENT_TURN if granted_at is not None else EVENT_TIMEOUT
         if granted_at is not None:

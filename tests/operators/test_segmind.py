@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import json
 import time
 from datetime import datetime
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from airflow.providers.common.compat.sdk import DAG, AirflowFailException, TaskDeferred
+from airflow.triggers.base import BaseTaskEndEvent
 
 from airflow_provider_segmind import exceptions as exc
 from airflow_provider_segmind.hooks.segmind import SegmindHook
@@ -28,6 +28,7 @@ from airflow_provider_segmind.operators.segmind import (
 )
 from airflow_provider_segmind.testing import Fault
 from airflow_provider_segmind.testing.context import FakeTaskStateStore, run_trigger, task_context
+from airflow_provider_segmind.testing.context import resume as resume_deferred
 from airflow_provider_segmind.triggers.segmind import SegmindRequestTrigger
 
 if TYPE_CHECKING:
@@ -55,10 +56,11 @@ def server(segmind_connection: SegmindTestServer) -> SegmindTestServer:
 
 
 def resume(op: SegmindGenerateImageOperator, deferred: TaskDeferred, context: dict[str, Any]) -> Any:
-    """What Airflow does when a trigger fires: call the method with the event and the kwargs."""
-    trigger = deferred.trigger
-    event = run_trigger(trigger) if isinstance(trigger, SegmindRequestTrigger) else None
-    return getattr(op, deferred.method_name)(context, event=event, **(deferred.kwargs or {}))
+    """What Airflow does when a trigger fires: end the task as the event says, or call the
+    method with the event and the kwargs (a trigger other than the polling one: no event)."""
+    if isinstance(deferred.trigger, SegmindRequestTrigger):
+        return resume_deferred(op, deferred, context)
+    return getattr(op, deferred.method_name)(context, event=None, **(deferred.kwargs or {}))
 
 
 # -- surface -----------------------------------------------------------------------------------
@@ -376,8 +378,21 @@ def test_defers_with_small_secret_free_kwargs(server: SegmindTestServer, tmp_pat
         "poll_interval",
         "max_consecutive_errors",
         "submitted_at",
+        "ticket",
+        "finish",
     }
     assert before <= kwargs["submitted_at"] <= time.time()
+    assert kwargs["ticket"] is None  # sent without waiting for a turn
+    # What the triggerer needs to store the images and end the task: where, and the metadata.
+    assert kwargs["finish"]["targets"] == {
+        "directory": str(tmp_path),
+        "conn_id": None,
+        "task_id": "poster",
+        "map_index": -1,
+        "expected_format": "png",
+    }
+    assert kwargs["finish"]["body"]["prompt"] == PROMPT
+    assert len(json.dumps(kwargs)) < 2000
     assert server.api_key not in repr(kwargs) + repr(info.value.kwargs)
     assert list(tmp_path.iterdir()) == []  # the worker wrote nothing yet
 
@@ -402,7 +417,10 @@ def test_deferred_path_honours_every_argument(server: SegmindTestServer, tmp_pat
     meta = context["ti"].xcom[METADATA_XCOM_KEY]
     assert meta["parameters"] == {k: v for k, v in v2.json.items() if k != "prompt"}
     assert meta["request_id"] and meta["api"] == "v2"
-    assert context["task_state_store"].data == {}  # forgotten once stored: a re-run asks anew
+    assert meta["images"] == [
+        {"uri": def_uris[0], "format": "jpeg", "bytes": Path(def_uris[0][7:]).stat().st_size}
+    ]
+    assert context["ti"].xcom["return_value"] == def_uris  # pushed by the trigger's success event
 
 
 def test_failed_request_fails_task_with_segmind_text(server: SegmindTestServer, tmp_path: Path) -> None:
@@ -516,8 +534,9 @@ def test_a_configured_limit_is_shared_by_every_task_of_the_connection(
 
     results = asyncio.run(take_turns())
     granted = sorted(at for at, _ in results)
-    assert all(b - a >= 2.0 - 0.05 for a, b in itertools.pairwise(granted))  # 4 s / 2
-    assert [r.status for r in server.find(method="POST")] == [200] * 6
+    assert all(granted[i + 2] - granted[i] >= 4.0 for i in range(len(granted) - 2))  # 2 in any 4 s
+    posts = server.find(method="POST")
+    assert [r.status for r in posts] == [200] * 6
     for _, polling in results:
         assert isinstance(polling.trigger, SegmindRequestTrigger)
 
@@ -605,9 +624,9 @@ def test_restarted_triggerer_never_pays_twice(server: SegmindTestServer, tmp_pat
     module, _, name = classpath.rpartition(".")
     rebuilt = getattr(__import__(module, fromlist=[name]), name)(**kwargs)
     event = run_trigger(rebuilt)
-    assert event["status"] == "success"
-    uris = op.execute_complete(context, event=event, **info.value.kwargs)
-    assert len(uris) == 1
+    assert event["task_instance_state"] == "success"  # the rebuilt trigger stored the image, ended the task
+    (uri,) = event["xcoms"]["return_value"]
+    assert Path(uri.removeprefix("file://")).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(server.find(method="POST")) == 1
     assert len(server.find(method="GET", origin="api")) > polls_before
 
@@ -774,9 +793,12 @@ def test_a_triggerer_restart_during_a_batch_pays_once_per_image(
         async def one(index: int) -> None:
             while index in tasks:
                 op, context, deferred = tasks[index]
-                async for event in deferred.trigger.run():
-                    payload = dict(event.payload)
-                    break
+                event = await anext(aiter(deferred.trigger.run()))
+                if isinstance(event, BaseTaskEndEvent):  # the triggerer stored the images, ended the task
+                    written[index] = (event.xcoms or {})["return_value"]
+                    del tasks[index]
+                    continue
+                payload = dict(event.payload)
                 method = getattr(op, deferred.method_name)
                 try:
                     written[index] = await asyncio.to_thread(
