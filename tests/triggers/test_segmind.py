@@ -202,6 +202,8 @@ def test_serialize_exact_kwargs() -> None:
         "poll_interval": 4.0,
         "max_consecutive_errors": 10,
         "submitted_at": None,
+        "ticket": None,
+        "finish": None,
     }
     assert API_KEY not in json.dumps(kwargs)
     rebuilt = SegmindRequestTrigger(**kwargs)
