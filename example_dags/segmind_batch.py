@@ -1,8 +1,12 @@
-"""Batch: prompts from a file next to this DAG, mapped over the operator, capped by a pool.
+"""Batch: prompts from a file next to this DAG, mapped over the operator, under the plan's limit.
 
-Each prompt becomes one mapped task instance writing its own files. The pool ``segmind_api``
-caps how many calls run at once (create it with ``airflow pools set segmind_api 2 "Segmind"``;
-size it to your plan's rate limit: Free 5/min, Pro 50/min). A summary task collects all paths.
+Each prompt becomes one mapped task instance writing its own files. With ``deferrable=True`` the
+tasks wait in the triggerer, not in worker slots: for their turn under the rate limit, and for
+their generation. Put your plan's limit on the Segmind connection (extra ``rate_limit``, e.g.
+``{"rate_limit": "50/60"}`` for 50 a minute) and the tasks take turns under it, so none is
+rejected; without it they learn the limit from Segmind's 429 answers. ``retries=2`` makes
+Airflow's own deferral races cost a retry, which resumes the paid request, never a new image.
+A summary task collects all paths.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from airflow.providers.common.compat.sdk import DAG, task
+from airflow.sdk import dag, task
 
 from airflow_provider_segmind.operators.segmind import SegmindGenerateImageOperator
 
@@ -23,18 +27,19 @@ def read_prompts(path: Path = PROMPTS_FILE) -> list[str]:
     return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
 
 
-with DAG(
+@dag(
     dag_id="segmind_batch",
     schedule=None,
     start_date=datetime(2026, 1, 1),
     catchup=False,
     tags=["segmind", "example"],
-) as dag:
+)
+def segmind_batch() -> None:
     images = SegmindGenerateImageOperator.partial(
         task_id="render",
         model="gpt-image-1.5",
         parameters={"size": "1024x1024", "quality": "low", "output_format": "webp"},
-        pool="segmind_api",
+        deferrable=True,
         retries=2,
     ).expand(prompt=read_prompts())
 
@@ -48,3 +53,6 @@ with DAG(
         return paths
 
     summary(images.output)
+
+
+segmind_batch()

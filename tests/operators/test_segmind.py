@@ -37,8 +37,10 @@ if TYPE_CHECKING:
 PROMPT = "a red bicycle on a beach"
 
 
-def make_context(store: FakeTaskStateStore | None = None, map_index: int = -1) -> dict[str, Any]:
-    return task_context(map_index=map_index, store=store, with_store=store is not None)
+def make_context(
+    store: FakeTaskStateStore | None = None, map_index: int = -1, try_number: int = 1
+) -> dict[str, Any]:
+    return task_context(map_index=map_index, store=store, with_store=store is not None, try_number=try_number)
 
 
 def make_op(**kwargs: Any) -> SegmindGenerateImageOperator:
@@ -421,6 +423,144 @@ def test_deferred_path_honours_every_argument(server: SegmindTestServer, tmp_pat
         {"uri": def_uris[0], "format": "jpeg", "bytes": Path(def_uris[0][7:]).stat().st_size}
     ]
     assert context["ti"].xcom["return_value"] == def_uris  # pushed by the trigger's success event
+
+
+# -- ending in the triggerer (end_from_trigger) ---------------------------------------------
+
+
+def test_the_triggerer_stores_the_images_and_ends_the_task(server: SegmindTestServer, tmp_path: Path) -> None:
+    """One worker run per image: it sends; the triggerer stores and ends the task with XComs."""
+    op = make_op(deferrable=True, output_dir=str(tmp_path))
+    context = make_context(FakeTaskStateStore())
+    with pytest.raises(TaskDeferred) as info:
+        op.execute(context)
+    event = run_trigger(info.value.trigger)
+    assert event["task_instance_state"] == "success"
+    (uri,) = event["xcoms"]["return_value"]
+    assert uri == f"file://{tmp_path}/poster_0.png"
+    assert (tmp_path / "poster_0.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    meta = event["xcoms"][METADATA_XCOM_KEY]
+    assert meta["prompt"] == PROMPT and meta["api"] == "v2" and meta["images"][0]["uri"] == uri
+    assert meta["elapsed_seconds"] is not None and meta["elapsed_seconds"] > 0
+    assert server.api_key not in json.dumps(event)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["poster_0.png"]
+
+
+def test_a_cleared_task_asks_for_new_images(server: SegmindTestServer, tmp_path: Path) -> None:
+    """The triggerer cannot drop the request record (task_state_store is a worker's): a re-run
+    of a task whose images are stored pays for new ones, as a cleared task should."""
+    store = FakeTaskStateStore()
+    op = make_op(deferrable=True, output_dir=str(tmp_path))
+    with pytest.raises(TaskDeferred) as first:
+        op.execute(make_context(store))
+    resume(op, first.value, make_context(store))
+    assert store.data[REQUEST_RECORD_KEY]["ends_in_trigger"] is True
+    rerun = make_op(deferrable=True, output_dir=str(tmp_path))
+    with pytest.raises(TaskDeferred) as second:
+        rerun.execute(make_context(store, try_number=2))
+    assert second.value.trigger.request_id != first.value.trigger.request_id
+    assert [r.status for r in server.find(method="POST")] == [200, 200]
+
+
+def test_a_retry_before_the_images_are_stored_resumes(server: SegmindTestServer, tmp_path: Path) -> None:
+    """Failed after the POST (Airflow's executor-event race, a lost worker): the retry pays nothing."""
+    server.generation_seconds = 0.0
+    store = FakeTaskStateStore()
+    op = make_op(deferrable=True, output_dir=str(tmp_path))
+    with pytest.raises(TaskDeferred):
+        op.execute(make_context(store))
+    time.sleep(0.3)  # the request completes while nobody watches
+    uris = make_op(deferrable=True, output_dir=str(tmp_path)).execute(make_context(store, try_number=2))
+    assert uris == [f"file://{tmp_path}/poster_0.png"]  # resumed and stored without deferring
+    assert len(server.find(method="POST")) == 1
+    assert store.data == {}  # stored by a worker: the record is dropped
+
+
+@pytest.mark.parametrize("why", ["end_from_trigger=False", "outlets", "ObjectStoragePath"])
+def test_some_tasks_end_in_a_worker(server: SegmindTestServer, tmp_path: Path, why: str) -> None:
+    """Asset events are recorded by a worker; an ObjectStoragePath's options do not fit in kwargs."""
+    from airflow.providers.common.compat.sdk import ObjectStoragePath
+    from airflow.sdk import Asset
+
+    kwargs: dict[str, Any] = {"deferrable": True, "output_dir": str(tmp_path)}
+    if why == "end_from_trigger=False":
+        kwargs["end_from_trigger"] = False
+    elif why == "outlets":
+        kwargs["outlets"] = [Asset("file:///tmp/segmind-posters")]
+    else:
+        kwargs["output_dir"] = ObjectStoragePath(f"file://{tmp_path}")
+    op = make_op(**kwargs)
+    store = FakeTaskStateStore()
+    context = make_context(store)
+    with pytest.raises(TaskDeferred) as info:
+        op.execute(context)
+    assert info.value.trigger.finish is None
+    event = run_trigger(info.value.trigger)
+    assert event["status"] == "success"  # an ordinary event: a worker resumes the task
+    uris = op.execute_complete(context, event=event, **info.value.kwargs)
+    assert uris == [f"file://{tmp_path}/poster_0.png"]
+    assert store.data == {}  # the worker drops the record once the images are stored
+
+
+def test_a_triggerer_that_cannot_store_leaves_it_to_a_worker(
+    server: SegmindTestServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    op = make_op(deferrable=True, output_dir=str(tmp_path))
+    context = make_context(FakeTaskStateStore())
+    with pytest.raises(TaskDeferred) as info:
+        op.execute(context)
+
+    def broken(*_: Any) -> Any:
+        raise PermissionError("no credentials for the bucket in the triggerer")
+
+    monkeypatch.setattr(SegmindRequestTrigger, "_store_blocking", broken)
+    uris = resume(op, info.value, context)  # the success event resumes the task in a worker
+    assert uris == [f"file://{tmp_path}/poster_0.png"]
+    assert context["ti"].xcom[METADATA_XCOM_KEY]["images"][0]["uri"] == uris[0]
+    assert len(server.find(method="POST")) == 1
+
+
+def test_triggerer_stores_atomically_on_every_storage(
+    output_dir: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The triggerer writes with the worker's code: a whole image, or the previous one kept."""
+    from airflow.triggers.base import TriggerEvent
+
+    from airflow_provider_segmind.storage import to_storage_path
+    from tests.hostile import HostileServer, Request, head, hostile_server
+
+    cut = {"on": False}
+
+    def api(server: HostileServer, sock: Any, request: Request) -> None:
+        body = IMAGE_3MIB[: 2 << 20] if cut["on"] else IMAGE_3MIB
+        sock.sendall(head("200 OK", {"Content-Type": "image/png", "Content-Length": str(len(IMAGE_3MIB))}))
+        sock.sendall(body)
+        if cut["on"]:
+            sock.shutdown(2)
+
+    monkeypatch.setattr(time, "sleep", lambda _s: None)
+    with hostile_server(api) as server:
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_SEGMIND_DEFAULT",
+            json.dumps({"conn_type": "segmind", "host": server.url, "password": "SG_k"}),
+        )
+        op = make_op(output_dir=output_dir, deferrable=True)
+        finish = op._finish_in_trigger(make_context(), op._request_body())
+        assert finish is not None
+        trigger = SegmindRequestTrigger(
+            segmind_conn_id="segmind_default", request_id="r1", deadline=time.time() + 60, finish=finish
+        )
+        event = TriggerEvent(
+            {"status": "success", "request_id": "r1", "message": "", "output_urls": [f"{server.url}/o/0.png"]}
+        )
+        ended = asyncio.run(trigger._store(event, finish))
+        assert isinstance(ended, BaseTaskEndEvent)
+        (uri,) = (ended.xcoms or {})["return_value"]
+        cut["on"] = True
+        fallback = asyncio.run(trigger._store(event, finish))
+    assert fallback is event  # not stored: the worker will try, and raise the typed error
+    assert to_storage_path(uri).read_bytes() == IMAGE_3MIB
+    assert sorted(p.name for p in to_storage_path(output_dir).iterdir()) == ["poster_0.png"]
 
 
 def test_failed_request_fails_task_with_segmind_text(server: SegmindTestServer, tmp_path: Path) -> None:
