@@ -102,6 +102,8 @@ class Turns:
         self._pending: dict[str, float] = {}
         #: The window Segmind named last: (moment of the 429, moment it reopens).
         self._window: tuple[float, float] | None = None
+        #: When the window before that one reopened: the last window's sends came after it.
+        self._window_opened = 0.0
         self._waiters: list[_Waiter] = []
         self._changed = asyncio.Event()
         self._granter: asyncio.Task[None] | None = None
@@ -141,6 +143,8 @@ class Turns:
         if ticket is not None:
             self._pending.pop(ticket, None)
         if reset_at is not None and reset_at > self.blocked_until:
+            if self._window is not None and self._window[1] <= now:
+                self._window_opened = self._window[1]  # a new window: the last one reopened then
             self.blocked_until = reset_at
             self._window = (now, reset_at)
         elif self._window is None:
@@ -173,14 +177,15 @@ class Turns:
     def _learned(self) -> Budget | None:
         """The sends that got through in the window of the last 429, over that window.
 
-        The sends are those reported within ``_HISTORY_SECONDS`` before the 429; the window runs
-        from the first of them to the moment Segmind named. Before any send is reported (their
-        polling triggers may start after the 429 did), one send per remaining window.
+        The sends are those reported after the window before it reopened (and within
+        ``_HISTORY_SECONDS``) up to the 429; the window runs from the first of them to the moment
+        Segmind named. Before any send is reported (their polling triggers may start after the
+        429 did), one send per remaining window.
         """
         if self._window is None:
             return None
         rejected_at, reopens = self._window
-        since = max(rejected_at - _HISTORY_SECONDS, 0.0)
+        since = max(rejected_at - _HISTORY_SECONDS, self._window_opened, 0.0)
         sent = [t for t in self._sends if since <= t <= rejected_at]
         if not sent:
             return Budget(1, max(reopens - rejected_at, 1.0))

@@ -184,3 +184,16 @@ async def test_one_queue_per_connection() -> None:
     assert turns_for("conn_a", RateLimit(5, 60.0)) is a
     assert turns_for("conn_b", None) is not a
     assert turns_for("conn_a", RateLimit(10, 60.0)) is a and a.limit == RateLimit(10, 60.0)
+
+
+async def test_the_limit_is_learned_from_the_last_window_only() -> None:
+    """Sends of earlier windows do not stretch the learned window (10 per 31 s is not 5 per 15 s)."""
+    turns = Turns(None)
+    now = time.time()
+    for i in range(5):
+        turns.note_sent(now - 31 + i * 0.1)  # window 1 opened 31 s ago
+    turns.note_rejected(now - 30, rejections=1, now=now - 31 + 1)  # ... and reopened 30 s ago
+    for i in range(5):
+        turns.note_sent(now - 15 + i * 0.1)  # window 2 opened 15 s ago
+    turns.note_rejected(now + 0.0001, rejections=1, now=now - 14)
+    assert turns.budget == Budget(5, pytest.approx(15 * 1.05, rel=0.01))
