@@ -33,8 +33,8 @@ handled like any other.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
-import heapq
 import time
 import weakref
 from collections import deque
@@ -69,6 +69,8 @@ class _Waiter:
     enqueued_at: float
     ticket: str
     granted: asyncio.Future[float] = field(compare=False)
+    #: No turn before this moment (see ``wait_turn``'s ``not_before``).
+    eligible_at: float = field(default=0.0, compare=False)
 
 
 @dataclass(frozen=True)
@@ -215,10 +217,16 @@ class Turns:
 
     # -- waiting for a turn ----------------------------------------------------------------
 
-    async def wait_turn(self, ticket: str, enqueued_at: float, deadline: float) -> float | None:
-        """Wait for this task's turn; the moment it was given, or None at ``deadline``."""
-        waiter = _Waiter(enqueued_at, ticket, asyncio.get_running_loop().create_future())
-        heapq.heappush(self._waiters, waiter)
+    async def wait_turn(
+        self, ticket: str, enqueued_at: float, deadline: float, not_before: float = 0.0
+    ) -> float | None:
+        """Wait for this task's turn; the moment it was given, or None at ``deadline``.
+
+        :param not_before: no turn before this moment; later waiters that may go take the turns
+            meanwhile, in their order.
+        """
+        waiter = _Waiter(enqueued_at, ticket, asyncio.get_running_loop().create_future(), not_before)
+        bisect.insort(self._waiters, waiter)
         self._changed.set()
         if self._granter is None or self._granter.done():
             self._granter = asyncio.get_running_loop().create_task(self._grant())
@@ -235,16 +243,20 @@ class Turns:
     async def _grant(self) -> None:
         """Hand out turns, one at a time, while anyone waits."""
         while self._waiters:
+            self._waiters = [w for w in self._waiters if not w.granted.done()]  # gave up, cancelled
+            if not self._waiters:
+                break
             now = time.time()
+            waiter = next((w for w in self._waiters if w.eligible_at <= now), None)
             at = self.next_turn_at(now)
-            if now < at:
+            if waiter is None or now < at:
+                if waiter is None:
+                    at = max(at, min(w.eligible_at for w in self._waiters))
                 self._changed.clear()
                 with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._changed.wait(), timeout=at - now)
+                    await asyncio.wait_for(self._changed.wait(), timeout=max(at - now, 0.0))
                 continue
-            waiter = heapq.heappop(self._waiters)
-            if waiter.granted.done():  # its trigger gave up or was cancelled
-                continue
+            self._waiters.remove(waiter)
             waiter.granted.set_result(now)
             self.granted += 1
             self.last_grant = now

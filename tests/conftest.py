@@ -64,3 +64,13 @@ def s3_bucket(s3_server: S3Server, request: pytest.FixtureRequest) -> str:
 
 # pytester runs small pytest sessions, to test the pytest plugin across tests.
 pytest_plugins = ["pytester"]
+
+
+@pytest.fixture(autouse=True)
+def _turns_without_a_dwell(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A turn trigger waits ``min_wait`` (5 s) before any turn, against an Airflow race that tests
+    have no scheduler for; tests skip it, except those marked ``turn_dwell``."""
+    if request.node.get_closest_marker("turn_dwell") is None:
+        from airflow_provider_segmind.triggers.segmind import SegmindTurnTrigger
+
+        monkeypatch.setattr(SegmindTurnTrigger, "min_wait", 0.0)

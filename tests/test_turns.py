@@ -197,3 +197,30 @@ async def test_the_limit_is_learned_from_the_last_window_only() -> None:
         turns.note_sent(now - 15 + i * 0.1)  # window 2 opened 15 s ago
     turns.note_rejected(now + 0.0001, rejections=1, now=now - 14)
     assert turns.budget == Budget(5, pytest.approx(15 * 1.05, rel=0.01))
+
+
+async def test_a_waiter_not_yet_eligible_lets_the_next_one_go() -> None:
+    turns = Turns(RateLimit(100, 1.0))
+    turns._not_before = 0.0  # no start-up grace here
+    now = time.time()
+    late = asyncio.ensure_future(turns.wait_turn("first-asked", now - 1, now + 30, not_before=now + 0.5))
+    early = asyncio.ensure_future(turns.wait_turn("second-asked", now, now + 30))
+    early_at, late_at = await early, await late
+    assert early_at is not None and late_at is not None
+    assert early_at < now + 0.3 and late_at >= now + 0.5
+
+
+@pytest.mark.turn_dwell
+async def test_a_turn_trigger_dwells_before_its_turn(segmind_connection: object) -> None:
+    """Against Airflow's resume race: even with the queue free, no turn within min_wait."""
+    from airflow_provider_segmind.triggers.segmind import SegmindTurnTrigger
+
+    assert SegmindTurnTrigger.min_wait == 5.0
+    trigger = SegmindTurnTrigger(
+        segmind_conn_id="segmind_default", ticket="t", enqueued_at=time.time(), deadline=time.time() + 60
+    )
+    trigger.min_wait = 0.4
+    started = time.time()
+    event = await anext(aiter(trigger.run()))
+    assert event.payload["status"] == "turn"
+    assert event.payload["granted_at"] >= started + 0.4

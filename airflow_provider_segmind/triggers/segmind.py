@@ -370,6 +370,13 @@ class SegmindTurnTrigger(BaseTrigger):
             },
         )
 
+    #: A turn comes no sooner than this many seconds after the trigger starts. A task resumed
+    #: within moments of deferring can be failed by the stale executor event of the run that
+    #: deferred (apache/airflow#66374, #67287, #71580, #72716: the scheduler drains it after the
+    #: resumed run started). That costs a retry, not an image, as nothing is sent yet, but a batch
+    #: should not pay retries for it. Other waiting tasks take the turns meanwhile.
+    min_wait: float = 5.0
+
     async def run(self) -> AsyncIterator[TriggerEvent]:
         from airflow_provider_segmind.hooks.segmind_async import SegmindAsyncHook
         from airflow_provider_segmind.turns import turns_for
@@ -378,7 +385,8 @@ class SegmindTurnTrigger(BaseTrigger):
         turns = turns_for(self.segmind_conn_id, settings.rate_limit)
         if self.rejections:
             turns.note_rejected(self.reset_at, rejections=self.rejections, ticket=self.ticket)
-        granted_at = await turns.wait_turn(self.ticket, self.enqueued_at, self.deadline)
+        not_before = time.time() + self.min_wait
+        granted_at = await turns.wait_turn(self.ticket, self.enqueued_at, self.deadline, not_before)
         status = EVENT_TURN if granted_at is not None else EVENT_TIMEOUT
         if granted_at is not None:
             self.log.info("Turn for %s after %.1f s in the queue", self.ticket, granted_at - self.enqueued_at)

@@ -908,6 +908,40 @@ def test_segmind_429_shape_on_deferrable_submit(
     assert [r.status for r in limited.find(method="POST")] == [200, 429, 200]
 
 
+async def run_triggerer(
+    tasks: dict[int, tuple[Any, Any, TaskDeferred]], written: dict[int, list[str]], until: Any = None
+) -> None:
+    """Run every pending trigger of ``tasks`` in this event loop, as a triggerer does, and each
+    task's worker step in a thread, until all are done; or until ``until()`` holds, when this
+    triggerer dies (every trigger cancelled) and ``tasks`` keeps what is still deferred."""
+
+    async def one(index: int) -> None:
+        while index in tasks:
+            op, context, deferred = tasks[index]
+            event = await anext(aiter(deferred.trigger.run()))
+            if isinstance(event, BaseTaskEndEvent):  # the triggerer stored the images, ended the task
+                written[index] = (event.xcoms or {})["return_value"]
+                del tasks[index]
+                continue
+            payload = dict(event.payload)
+            method = getattr(op, deferred.method_name)
+            try:
+                written[index] = await asyncio.to_thread(method, context, event=payload, **deferred.kwargs)
+                del tasks[index]
+            except TaskDeferred as again:
+                tasks[index] = (op, context, again)
+
+    runs = asyncio.gather(*(one(i) for i in list(tasks)))
+    if until is None:
+        await runs
+        return
+    while not until() and not runs.done():
+        await asyncio.sleep(0.05)
+    runs.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await runs
+
+
 def test_a_triggerer_restart_during_a_batch_pays_once_per_image(
     server: SegmindTestServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -928,35 +962,7 @@ def test_a_triggerer_restart_during_a_batch_pays_once_per_image(
     written: dict[int, list[str]] = {}
 
     async def triggerer(until: Any) -> None:
-        """Run every pending trigger, as a triggerer does; the worker's steps run in threads."""
-
-        async def one(index: int) -> None:
-            while index in tasks:
-                op, context, deferred = tasks[index]
-                event = await anext(aiter(deferred.trigger.run()))
-                if isinstance(event, BaseTaskEndEvent):  # the triggerer stored the images, ended the task
-                    written[index] = (event.xcoms or {})["return_value"]
-                    del tasks[index]
-                    continue
-                payload = dict(event.payload)
-                method = getattr(op, deferred.method_name)
-                try:
-                    written[index] = await asyncio.to_thread(
-                        method, context, event=payload, **deferred.kwargs
-                    )
-                    del tasks[index]
-                except TaskDeferred as again:
-                    tasks[index] = (op, context, again)
-
-        runs = asyncio.gather(*(one(i) for i in list(tasks)))
-        if until is None:
-            await runs
-            return
-        while not until() and not runs.done():  # then the triggerer dies: every trigger cancelled
-            await asyncio.sleep(0.05)
-        runs.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await runs
+        await run_triggerer(tasks, written, until)
 
     asyncio.run(triggerer(lambda: len(server.find(method="POST")) >= 2))  # some turns taken, some polled
     assert 2 <= len(server.find(method="POST")) < 6
@@ -976,6 +982,40 @@ def test_a_triggerer_restart_during_a_batch_pays_once_per_image(
     # A request whose polling ended just before the restart is not reported to the new queue:
     # at most one turn may then meet a 429, which is not paid, and is queued again.
     assert statuses.count(429) <= 1
+
+
+def test_several_triggerers_overshoot_safely(
+    server: SegmindTestServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two triggerers each keep their own turn queue for the same connection: together they send
+    more than the limit, Segmind rejects the excess (unpaid), and every task still ends with its
+    image, paid once."""
+    import threading
+
+    server.rate_limit = (2, 2.0)
+    server.rate_limit_headers = "segmind"
+    server.generation_seconds = 0.5
+    conn = json.loads(server.airflow_connection_json())
+    conn["extra"] = {"rate_limit": "2/2"}
+    monkeypatch.setenv("AIRFLOW_CONN_SEGMIND_DEFAULT", json.dumps(conn))
+    groups: list[dict[int, tuple[Any, Any, TaskDeferred]]] = [{}, {}]
+    for index in range(8):
+        op = make_op(deferrable=True, output_dir=str(tmp_path), task_id="render", poll_interval=0.2)
+        context = make_context(FakeTaskStateStore(), map_index=index)
+        with pytest.raises(TaskDeferred) as info:
+            op.execute(context)
+        groups[index % 2][index] = (op, context, info.value)
+    written: dict[int, list[str]] = {}
+    threads = [threading.Thread(target=asyncio.run, args=(run_triggerer(g, written),)) for g in groups]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert sorted(written) == list(range(8))
+    assert all(Path(uris[0].removeprefix("file://")).exists() for uris in written.values())
+    statuses = [r.status for r in server.find(method="POST")]
+    assert statuses.count(200) == 8  # one paid POST per image
+    assert statuses.count(429) >= 1, "the two queues never overshot: the test proves nothing"
 
 
 class _FlakyStore(FakeTaskStateStore):
