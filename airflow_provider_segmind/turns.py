@@ -10,11 +10,11 @@ Nothing here sends anything: a turn is only permission.
 
 The window is counted on sends, not on turns. A turn is "pending" until the polling trigger of
 its request reports when the POST was really sent (a worker takes a few seconds to start); it
-holds its place in the window until then. A window's places free ``seconds`` (and a 5 % margin)
+holds its place in the window until then. A window's places free ``seconds`` (and a 2 % margin)
 after each send, so a send can never land inside the window of the ``requests``-th send before
 it, whatever the workers' start-up jitter: the limit holds for fixed windows (Segmind's reset
 moment), sliding windows and token buckets alike. Turns within a window are spread a little
-(a quarter of ``seconds / requests`` apart) so that a window that reopens does not start all its
+(a tenth of ``seconds / requests`` apart) so that a window that reopens does not start all its
 workers in the same instant.
 
 The limit is the connection's ``rate_limit`` when set. Otherwise it is learned: tasks send at
@@ -49,11 +49,11 @@ _HISTORY = 1000
 _HISTORY_SECONDS = 600.0
 #: How much longer a queue's window gets when a task is rejected again after its turn.
 _SLOWDOWN = 1.5
-#: A window's places free this much later than the limit says: a send leaves the worker a
-#: moment after it is recorded, and a fixed window that catches one send early counts one too many.
-_MARGIN = 1.05
+#: A window's places free this much later than the limit says. A send is recorded when its answer
+#: came, after Segmind counted it, so this covers only a window a little longer than stated.
+_MARGIN = 1.02
 #: Turns within a window are at least this fraction of ``seconds / requests`` apart.
-_SPREAD = 0.25
+_SPREAD = 0.1
 #: How long a new queue with a set limit waits before its first turn, at most.
 _STARTUP_GRACE = 2.0
 #: The window assumed when a 429 comes before any send was seen.
