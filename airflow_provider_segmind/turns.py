@@ -15,7 +15,10 @@ after each send, so a send can never land inside the window of the ``requests``-
 it, whatever the workers' start-up jitter: the limit holds for fixed windows (Segmind's reset
 moment), sliding windows and token buckets alike. Turns within a window are spread a little
 (a tenth of ``seconds / requests`` apart) so that a window that reopens does not start all its
-workers in the same instant.
+workers in the same instant. Once a few turns have shown how long a worker takes from its turn
+to its send, a turn comes up to half of the shortest such time before its place frees (at most a
+quarter of the window): its send still lands after the place freed, and the windows do not each
+lose a worker's start-up.
 
 The limit is the connection's ``rate_limit`` when set. Otherwise it is learned: tasks send at
 once, and when Segmind answers 429, the sends that got through before it (which the polling
@@ -58,6 +61,10 @@ _SPREAD = 0.1
 _STARTUP_GRACE = 2.0
 #: The window assumed when a 429 comes before any send was seen.
 _DEFAULT_WINDOW = 60.0
+#: Turns whose grant-to-send time is remembered, and how much of the shortest one a turn may be
+#: given ahead of the moment its place frees (never more than a quarter of the window).
+_LATENCIES = 20
+_LEAD = 0.5
 #: A turn whose send is never reported (its task died, or Segmind rejected it) holds its place
 #: this many windows, at least ``_PENDING_MIN`` seconds.
 _PENDING_WINDOWS = 2.0
@@ -102,6 +109,8 @@ class Turns:
         self._sends: deque[float] = deque(maxlen=_HISTORY)
         #: Turns given whose send is not reported yet: ticket -> when the turn was given.
         self._pending: dict[str, float] = {}
+        #: Seconds from a turn to its send (a worker's start-up), for the last few turns.
+        self._latencies: deque[float] = deque(maxlen=_LATENCIES)
         #: The window Segmind named last: (moment of the 429, moment it reopens).
         self._window: tuple[float, float] | None = None
         #: When the window before that one reopened: the last window's sends came after it.
@@ -123,7 +132,9 @@ class Turns:
         :param ticket: the turn it was sent on, if it had one: that turn is no longer pending.
         """
         if ticket is not None:
-            self._pending.pop(ticket, None)
+            granted_at = self._pending.pop(ticket, None)
+            if granted_at is not None and at > granted_at:
+                self._latencies.append(at - granted_at)
         self._sends.append(at)
         self._changed.set()
 
@@ -205,15 +216,25 @@ class Turns:
             if granted_at + hold <= now:
                 del self._pending[ticket]  # never sent, or sent where we cannot see it
         # Each place in the window is taken until ``seconds`` after its send; a pending turn's
-        # send is not known yet, so its place is taken until it is reported (or given up).
+        # send is not known yet, so its place is taken until it is reported (or given up). A
+        # turn may come a little before a place frees: its worker needs at least the shortest
+        # start-up seen lately before it sends, and is given half of that ahead.
+        lead = self.lead(budget)
         frees_at = sorted(
-            [s + budget.seconds for s in self._sends if s + budget.seconds > now]
+            [s + budget.seconds - lead for s in self._sends if s + budget.seconds - lead > now]
             + [granted_at + hold for granted_at in self._pending.values()]
         )
         excess = len(frees_at) - budget.requests
         if excess >= 0:
             at = max(at, frees_at[excess])
         return at
+
+    def lead(self, budget: Budget) -> float:
+        """How long before a place frees a turn may be given: half the shortest of the last
+        turns' start-ups (none before three were seen), at most a quarter of the window."""
+        if len(self._latencies) < 3:
+            return 0.0
+        return min(_LEAD * min(self._latencies), 0.25 * budget.seconds)
 
     # -- waiting for a turn ----------------------------------------------------------------
 
