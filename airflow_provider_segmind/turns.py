@@ -50,8 +50,12 @@ if TYPE_CHECKING:
 #: Sends remembered for learning a limit, and how far back.
 _HISTORY = 1000
 _HISTORY_SECONDS = 600.0
-#: How much longer a queue's window gets when a task is rejected again after its turn.
+#: How much longer a queue's window gets when tasks are rejected again after their turns (once
+#: per Segmind window, however many were rejected in it), and at most in all. A rejection after a
+#: turn may also mean that sends this queue cannot see (tasks sending without a turn, another
+#: triggerer) took the window's places, so the slowdown stays bounded.
 _SLOWDOWN = 1.5
+_MAX_SLOWDOWN = 2.25
 #: A window's places free this much later than the limit says. A send is recorded when its answer
 #: came, after Segmind counted it, so this covers only a window a little longer than stated.
 _MARGIN = 1.02
@@ -115,6 +119,8 @@ class Turns:
         self._window: tuple[float, float] | None = None
         #: When the window before that one reopened: the last window's sends came after it.
         self._window_opened = 0.0
+        #: The window whose rejections slowed the queue down last.
+        self._slowed_for: tuple[float, float] | None = None
         self._waiters: list[_Waiter] = []
         self._changed = asyncio.Event()
         self._granter: asyncio.Task[None] | None = None
@@ -162,8 +168,9 @@ class Turns:
             self._window = (now, reset_at)
         elif self._window is None:
             self._window = (now, now + _DEFAULT_WINDOW)
-        if rejections > 1:
-            self.slowdown *= _SLOWDOWN
+        if rejections > 1 and self._slowed_for != self._window:
+            self.slowdown = min(self.slowdown * _SLOWDOWN, _MAX_SLOWDOWN)
+            self._slowed_for = self._window
         self._changed.set()
 
     # -- the limit in force ----------------------------------------------------------------

@@ -240,3 +240,16 @@ async def test_a_turn_comes_ahead_of_its_place_by_half_the_shortest_start_up() -
     # The first turns wait for the place to free; once three start-ups were seen, turns come early.
     assert times[1] - sends[0] >= 0.51 - 0.01
     assert times[5] - sends[4] < 0.51 - 0.1
+
+
+async def test_many_rejections_in_one_window_slow_the_queue_once_and_boundedly() -> None:
+    """Seen with 60 tasks: rejections after turns, multiplied per task, stalled a queue for
+    four minutes. One slowdown per Segmind window, and a bounded one."""
+    turns = Turns(RateLimit(10, 10.0))
+    now = time.time()
+    for _ in range(20):
+        turns.note_rejected(now + 5, rejections=2, now=now)
+    assert turns.slowdown == pytest.approx(1.5)
+    for window in range(1, 10):
+        turns.note_rejected(now + 5 + 10 * window, rejections=2, now=now + 10 * window)
+    assert turns.slowdown == pytest.approx(2.25)
