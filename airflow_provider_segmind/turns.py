@@ -51,11 +51,13 @@ if TYPE_CHECKING:
 _HISTORY = 1000
 _HISTORY_SECONDS = 600.0
 #: How much longer a queue's window gets when tasks are rejected again after their turns (once
-#: per Segmind window, however many were rejected in it), and at most in all. A rejection after a
-#: turn may also mean that sends this queue cannot see (tasks sending without a turn, another
-#: triggerer) took the window's places, so the slowdown stays bounded.
+#: per Segmind window, however many were rejected in it), at most in all, and for how many
+#: windows after the last such rejection. A rejection after a turn may also mean that sends this
+#: queue cannot see (tasks sending without a turn, another triggerer) took the window's places,
+#: so the slowdown is bounded and wears off.
 _SLOWDOWN = 1.5
 _MAX_SLOWDOWN = 2.25
+_SLOWDOWN_WINDOWS = 3.0
 #: A window's places free this much later than the limit says. A send is recorded when its answer
 #: came, after Segmind counted it, so this covers only a window a little longer than stated.
 _MARGIN = 1.02
@@ -119,8 +121,9 @@ class Turns:
         self._window: tuple[float, float] | None = None
         #: When the window before that one reopened: the last window's sends came after it.
         self._window_opened = 0.0
-        #: The window whose rejections slowed the queue down last.
+        #: The window whose rejections slowed the queue down last, and until when that holds.
         self._slowed_for: tuple[float, float] | None = None
+        self._slow_until = 0.0
         self._waiters: list[_Waiter] = []
         self._changed = asyncio.Event()
         self._granter: asyncio.Task[None] | None = None
@@ -169,8 +172,12 @@ class Turns:
         elif self._window is None:
             self._window = (now, now + _DEFAULT_WINDOW)
         if rejections > 1 and self._slowed_for != self._window:
+            if now >= self._slow_until:
+                self.slowdown = 1.0  # the last slowdown wore off
             self.slowdown = min(self.slowdown * _SLOWDOWN, _MAX_SLOWDOWN)
             self._slowed_for = self._window
+            base = self.limit.seconds if self.limit is not None else self._window[1] - self._window[0]
+            self._slow_until = now + _SLOWDOWN_WINDOWS * max(base, 1.0) * self.slowdown
         self._changed.set()
 
     # -- the limit in force ----------------------------------------------------------------
@@ -186,7 +193,8 @@ class Turns:
             if learned is None:
                 return None
             base = learned
-        return Budget(base.requests, base.seconds * _MARGIN * self.slowdown)
+        slowdown = self.slowdown if time.time() < self._slow_until else 1.0
+        return Budget(base.requests, base.seconds * _MARGIN * slowdown)
 
     @property
     def spacing(self) -> float | None:

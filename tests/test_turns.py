@@ -253,3 +253,11 @@ async def test_many_rejections_in_one_window_slow_the_queue_once_and_boundedly()
     for window in range(1, 10):
         turns.note_rejected(now + 5 + 10 * window, rejections=2, now=now + 10 * window)
     assert turns.slowdown == pytest.approx(2.25)
+
+
+async def test_a_slowdown_wears_off() -> None:
+    turns = Turns(RateLimit(10, 0.2))
+    turns.note_rejected(time.time() + 0.1, rejections=2)
+    assert turns.budget == Budget(10, pytest.approx(0.2 * 1.02 * 1.5))
+    await asyncio.sleep(3 * 0.2 * 1.5 + 0.1)  # three (slowed) windows without another rejection
+    assert turns.budget == Budget(10, pytest.approx(0.2 * 1.02))
