@@ -177,7 +177,7 @@ class Turns:
             self.slowdown = min(self.slowdown * _SLOWDOWN, _MAX_SLOWDOWN)
             self._slowed_for = self._window
             base = self.limit.seconds if self.limit is not None else self._window[1] - self._window[0]
-            self._slow_until = now + _SLOWDOWN_WINDOWS * max(base, 1.0) * self.slowdown
+            self._slow_until = now + _SLOWDOWN_WINDOWS * max(base, 0.1) * self.slowdown
         self._changed.set()
 
     # -- the limit in force ----------------------------------------------------------------
