@@ -42,10 +42,8 @@ import time
 import weakref
 from collections import deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from airflow_provider_segmind.connection import RateLimit
+from airflow_provider_segmind.connection import RateLimit
 
 #: Sends remembered for learning a limit, and how far back.
 _HISTORY = 1000
@@ -84,18 +82,6 @@ class _Waiter:
     granted: asyncio.Future[float] = field(compare=False)
     #: No turn before this moment (see ``wait_turn``'s ``not_before``).
     eligible_at: float = field(default=0.0, compare=False)
-
-
-@dataclass(frozen=True)
-class Budget:
-    """The limit in force: at most ``requests`` sends within any ``seconds``."""
-
-    requests: int
-    seconds: float
-
-    @property
-    def spacing(self) -> float:
-        return self.seconds / self.requests
 
 
 class Turns:
@@ -183,18 +169,14 @@ class Turns:
     # -- the limit in force ----------------------------------------------------------------
 
     @property
-    def budget(self) -> Budget | None:
+    def budget(self) -> RateLimit | None:
         """The configured limit, else the learned one (None before any 429: no need to wait),
         with the margin and any slowdown applied to its window."""
-        if self.limit is not None:
-            base = Budget(self.limit.requests, self.limit.seconds)
-        else:
-            learned = self._learned()
-            if learned is None:
-                return None
-            base = learned
+        base = self.limit if self.limit is not None else self._learned()
+        if base is None:
+            return None
         slowdown = self.slowdown if time.time() < self._slow_until else 1.0
-        return Budget(base.requests, base.seconds * _MARGIN * slowdown)
+        return RateLimit(base.requests, base.seconds * _MARGIN * slowdown)
 
     @property
     def spacing(self) -> float | None:
@@ -202,7 +184,7 @@ class Turns:
         budget = self.budget
         return budget.spacing if budget is not None else None
 
-    def _learned(self) -> Budget | None:
+    def _learned(self) -> RateLimit | None:
         """The sends that got through in the window of the last 429, over that window.
 
         The sends are those reported after the window before it reopened (and within
@@ -216,8 +198,8 @@ class Turns:
         since = max(rejected_at - _HISTORY_SECONDS, self._window_opened, 0.0)
         sent = [t for t in self._sends if since <= t <= rejected_at]
         if not sent:
-            return Budget(1, max(reopens - rejected_at, 1.0))
-        return Budget(len(sent), max(reopens - min(sent), 1.0))
+            return RateLimit(1, max(reopens - rejected_at, 1.0))
+        return RateLimit(len(sent), max(reopens - min(sent), 1.0))
 
     def next_turn_at(self, now: float) -> float:
         """The earliest moment the next turn may be given, as far as is known now."""
@@ -244,7 +226,7 @@ class Turns:
             at = max(at, frees_at[excess])
         return at
 
-    def lead(self, budget: Budget) -> float:
+    def lead(self, budget: RateLimit) -> float:
         """How long before a place frees a turn may be given: half the shortest of the last
         turns' start-ups (none before three were seen), at most a quarter of the window."""
         if len(self._latencies) < 3:

@@ -10,7 +10,7 @@ import pytest
 
 from airflow_provider_segmind.connection import RateLimit, parse_rate_limit
 from airflow_provider_segmind.exceptions import SegmindConfigurationError
-from airflow_provider_segmind.turns import Budget, Turns, turns_for
+from airflow_provider_segmind.turns import Turns, turns_for
 
 
 @pytest.mark.parametrize(
@@ -129,7 +129,7 @@ async def test_the_limit_is_learned_from_what_got_through_before_the_429() -> No
     for i in range(5):
         turns.note_sent(now - 1.5 + i * 0.01)  # the window opened 1.5 s ago
     turns.note_rejected(now + 1.5, rejections=1, now=now)
-    assert turns.budget == Budget(5, pytest.approx(3.0 * 1.02))  # a 3 s window, 5 sends
+    assert turns.budget == RateLimit(5, pytest.approx(3.0 * 1.02))  # a 3 s window, 5 sends
     granted = await _gather_turns(turns, [(f"t{i}", now + i) for i in range(6)])
     times = sorted(granted.values())
     assert times[0] >= now + 1.5
@@ -141,10 +141,10 @@ async def test_sends_reported_after_the_429_still_teach_the_limit() -> None:
     turns = Turns(None)
     now = time.time()
     turns.note_rejected(now + 10, rejections=1, now=now)
-    assert turns.budget == Budget(1, pytest.approx(10 * 1.02))  # nothing seen: one per remaining window
+    assert turns.budget == RateLimit(1, pytest.approx(10 * 1.02))  # nothing seen: one per remaining window
     for i in range(5):
         turns.note_sent(now - 5 + i * 0.01)
-    assert turns.budget == Budget(5, pytest.approx(15 * 1.02))
+    assert turns.budget == RateLimit(5, pytest.approx(15 * 1.02))
 
 
 async def test_a_rejection_after_a_turn_slows_the_queue_down() -> None:
@@ -195,7 +195,7 @@ async def test_the_limit_is_learned_from_the_last_window_only() -> None:
     for i in range(5):
         turns.note_sent(now - 15 + i * 0.1)  # window 2 opened 15 s ago
     turns.note_rejected(now + 0.0001, rejections=1, now=now - 14)
-    assert turns.budget == Budget(5, pytest.approx(15 * 1.02, rel=0.01))
+    assert turns.budget == RateLimit(5, pytest.approx(15 * 1.02, rel=0.01))
 
 
 async def test_a_waiter_not_yet_eligible_lets_the_next_one_go() -> None:
@@ -258,6 +258,6 @@ async def test_many_rejections_in_one_window_slow_the_queue_once_and_boundedly()
 async def test_a_slowdown_wears_off() -> None:
     turns = Turns(RateLimit(10, 0.2))
     turns.note_rejected(time.time() + 0.1, rejections=2)
-    assert turns.budget == Budget(10, pytest.approx(0.2 * 1.02 * 1.5))
+    assert turns.budget == RateLimit(10, pytest.approx(0.2 * 1.02 * 1.5))
     await asyncio.sleep(3 * 0.2 * 1.5 + 0.1)  # three (slowed) windows without another rejection
-    assert turns.budget == Budget(10, pytest.approx(0.2 * 1.02))
+    assert turns.budget == RateLimit(10, pytest.approx(0.2 * 1.02))

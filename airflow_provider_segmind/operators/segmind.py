@@ -216,6 +216,7 @@ class SegmindGenerateImageOperator(BaseOperator):
         return self._execute_sync(context, body)
 
     def _execute_sync(self, context: Context, body: dict[str, Any]) -> list[str]:
+        from airflow_provider_segmind.outputs import request_metadata
         from airflow_provider_segmind.storage import uri_of, write_atomically
 
         written: list[tuple[str, DownloadedImage]] = []
@@ -230,9 +231,9 @@ class SegmindGenerateImageOperator(BaseOperator):
 
         result = self.hook.generate_into(self.model, body, sink=store, timeout=self.timeout)
         uris = [uri for uri, _ in written]
-        self._push_metadata(
-            context,
-            body,
+        metadata = request_metadata(
+            model=self.model,
+            body=body,
             images=[
                 {"uri": uri, "format": image.format, "bytes": image.size_bytes} for uri, image in written
             ],
@@ -241,6 +242,7 @@ class SegmindGenerateImageOperator(BaseOperator):
             credits=result.remaining_credits,
             api="v1",
         )
+        context["ti"].xcom_push(key=METADATA_XCOM_KEY, value=metadata)
         self.log.info("Wrote %d image(s): %s", len(uris), ", ".join(uris))
         return uris
 
@@ -449,7 +451,7 @@ class SegmindGenerateImageOperator(BaseOperator):
         request_id, output_urls = output_urls_from_event(event, on_timeout=timed_out)
         body = self._request_body()
         from airflow_provider_segmind.deadline import Deadline
-        from airflow_provider_segmind.outputs import store_outputs
+        from airflow_provider_segmind.outputs import request_metadata, store_outputs
 
         # The downloads end by the same deadline as the wait: ``timeout`` bounds the whole try.
         started = submitted_at if submitted_at else time.time()
@@ -457,15 +459,16 @@ class SegmindGenerateImageOperator(BaseOperator):
         images = store_outputs(self.hook, self._image_targets(context, body), output_urls, deadline)
         uris = [image["uri"] for image in images]
         elapsed = time.time() - submitted_at if submitted_at else None
-        self._push_metadata(
-            context,
-            body,
+        metadata = request_metadata(
+            model=self.model,
+            body=body,
             images=images,
             request_id=request_id,
             elapsed=elapsed,
             credits=None,
             api="v2",
         )
+        context["ti"].xcom_push(key=METADATA_XCOM_KEY, value=metadata)
         self._forget_request(context)
         self.log.info("Wrote %d image(s) from request %s: %s", len(uris), request_id, ", ".join(uris))
         return uris
@@ -610,32 +613,6 @@ class SegmindGenerateImageOperator(BaseOperator):
             task_id=self.task_id,
             map_index=getattr(context["ti"], "map_index", -1),
             expected_format=expected_output_format(body),
-        )
-
-    def _push_metadata(
-        self,
-        context: Context,
-        body: dict[str, Any],
-        *,
-        images: list[dict[str, Any]],
-        request_id: str | None,
-        elapsed: float | None,
-        credits: float | None,
-        api: str,
-    ) -> None:
-        from airflow_provider_segmind.outputs import request_metadata
-
-        context["ti"].xcom_push(
-            key=METADATA_XCOM_KEY,
-            value=request_metadata(
-                model=self.model,
-                body=body,
-                images=images,
-                request_id=request_id,
-                elapsed=elapsed,
-                credits=credits,
-                api=api,
-            ),
         )
 
 
