@@ -520,6 +520,40 @@ def test_a_triggerer_that_cannot_store_leaves_it_to_a_worker(
     assert len(server.find(method="POST")) == 1
 
 
+def test_triggerer_store_ends_by_the_deadline_when_the_image_never_comes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The download host accepts and never answers: the triggerer's store gives up at the task's
+    deadline and leaves the task to a worker, whose own deadline then ends it too."""
+    from airflow.triggers.base import TriggerEvent
+
+    from tests.hostile import HostileServer, Request, elapsed, hostile_server
+
+    def silent(server: HostileServer, sock: Any, request: Request) -> None:
+        server.sleep(60)
+
+    with hostile_server(silent) as server:
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_SEGMIND_DEFAULT",
+            json.dumps({"conn_type": "segmind", "host": server.url, "password": "SG_k"}),
+        )
+        op = make_op(output_dir=str(tmp_path), deferrable=True)
+        finish = op._finish_in_trigger(make_context(), op._request_body())
+        assert finish is not None
+        trigger = SegmindRequestTrigger(
+            segmind_conn_id="segmind_default", request_id="r1", deadline=time.time() + 1.5, finish=finish
+        )
+        event = TriggerEvent(
+            {"status": "success", "request_id": "r1", "message": "", "output_urls": [f"{server.url}/o/0.png"]}
+        )
+        results: list[Any] = []
+        took, error = elapsed(lambda: results.append(asyncio.run(trigger._store(event, finish))))
+    assert error is None
+    assert took < 1.5 + 5  # the deadline, and a few seconds for the watchdog and the thread
+    assert results == [event]  # not stored: an ordinary event resumes the task in a worker
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_triggerer_stores_atomically_on_every_storage(
     output_dir: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
